@@ -14,7 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-COMMAND_MODULES = ()
+COMMAND_MODULES = ("rarify", "evaluate", "train")
 
 
 def main() -> None:

@@ -1,0 +1,102 @@
+"""Turn a labelled text-classification dataset into train/dev/test DocBins.
+
+Tasks: `sst2` (tab-separated `sentence<TAB>label`, from LOVE's copy of SST-2), and the
+nltk_data corpora `sentence_polarity`, `subjectivity` and `qc` (TREC, coarse labels).
+The task's own test split (SST-2's dev set, TREC's test set) becomes `test`: the
+candidates for rarification. `dev` is held out from the training data.
+"""
+import random
+import zipfile
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import spacy
+import typer
+from spacy.tokens import DocBin
+
+Example = Tuple[str, str]
+SST2_LABELS = {"0": "NEGATIVE", "1": "POSITIVE"}
+
+
+def read_sst2(folder: Path) -> Dict[str, List[Example]]:
+    def read(path: Path) -> List[Example]:
+        rows = (line.rsplit("\t", 1) for line in path.read_text(encoding="utf8").splitlines() if line.strip())
+        return [(text.strip(), SST2_LABELS[label.strip()]) for text, label in rows]
+
+    return {"train": read(folder / "train.tsv"), "test": read(folder / "dev.tsv")}
+
+
+def read_zip_lines(path: Path, members: Dict[str, str]) -> List[Example]:
+    """Lines of the archive's members (latin-1), each labelled with its member's label."""
+    with zipfile.ZipFile(path) as archive:
+        return [
+            (line.strip(), label)
+            for member, label in members.items()
+            for line in archive.read(member).decode("latin-1").splitlines()
+            if line.strip()
+        ]
+
+
+def read_qc(path: Path) -> Dict[str, List[Example]]:
+    """TREC questions, `COARSE:fine question` a line; the label is the coarse class."""
+    with zipfile.ZipFile(path) as archive:
+
+        def read(member: str) -> List[Example]:
+            lines = archive.read(member).decode("latin-1").splitlines()
+            return [(line.split(" ", 1)[1].strip(), line.split(":", 1)[0]) for line in lines if line.strip()]
+
+        return {"train": read("qc/train.txt"), "test": read("qc/test.txt")}
+
+
+def read_task(task: str, source: Path) -> Dict[str, List[Example]]:
+    if task == "sst2":
+        return read_sst2(source)
+    if task == "qc":
+        return read_qc(source)
+    if task == "sentence_polarity":
+        members = {"sentence_polarity/rt-polarity.pos": "POSITIVE", "sentence_polarity/rt-polarity.neg": "NEGATIVE"}
+        return {"train": read_zip_lines(source, members)}
+    if task == "subjectivity":
+        members = {"subjectivity/quote.tok.gt9.5000": "SUBJECTIVE", "subjectivity/plot.tok.gt9.5000": "OBJECTIVE"}
+        return {"train": read_zip_lines(source, members)}
+    raise typer.BadParameter(f"unknown task {task!r}: use sst2, sentence_polarity, subjectivity or qc")
+
+
+def write_docbin(nlp, examples: List[Example], labels: List[str], path: Path) -> None:
+    docs = DocBin(store_user_data=False)
+    for doc, label in nlp.pipe(examples, as_tuples=True):
+        doc.cats = {name: float(name == label) for name in labels}
+        docs.add(doc)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    docs.to_disk(path)
+    typer.echo(f"{path}: {len(examples)} docs")
+
+
+def main(
+    task: str = typer.Argument(..., help="sst2 | sentence_polarity | subjectivity | qc"),
+    source: Path = typer.Argument(..., help="The task's asset: SST-2 folder or nltk zip", exists=True),
+    output_dir: Path = typer.Argument(..., help="Folder for train.spacy, dev.spacy and test.spacy"),
+    dev_size: int = typer.Option(500, "--dev-size", help="Training examples held out as dev"),
+    test_size: int = typer.Option(1000, "--test-size", help="Test examples when the task has no test split"),
+    max_train: int = typer.Option(0, "--max-train", help="Cap on training examples (0: all)"),
+    max_test: int = typer.Option(0, "--max-test", help="Cap on test examples (0: all)"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Shuffle with a fixed seed, split, and write DocBins with one-hot `doc.cats`."""
+    splits = read_task(task, source)
+    rng = random.Random(seed)
+    train = list(splits["train"])
+    rng.shuffle(train)
+    test = splits.get("test") or train[:test_size]
+    train = train[test_size:] if "test" not in splits else train
+    dev, train = train[:dev_size], train[dev_size:]
+    train = train[:max_train] if max_train else train
+    test = test[:max_test] if max_test else test
+    labels = sorted({label for _, label in splits["train"]})
+    nlp = spacy.blank("en")
+    for name, examples in (("train", train), ("dev", dev), ("test", test)):
+        write_docbin(nlp, examples, labels, output_dir / f"{name}.spacy")
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,49 @@
+"""`python -m spacy_bertram train WORDS --output DIR`: train a BERTRAM model."""
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import app
+
+
+@app.command("train")
+def train_command(
+    words: Path = typer.Argument(..., help="Context store (.sqlite) or `word<TAB>context...` file."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for the model, checkpoints and log."),
+    encoder: str = typer.Option("default", help="Local encoder folder; 'default' is the offline MiniLM."),
+    mode: str = typer.Option("add", help="add, replace, shallow, form or context."),
+    seed: int = typer.Option(0),
+    min_count: int = typer.Option(100, help="Occurrences a store word needs to be a training word."),
+    max_words: Optional[int] = typer.Option(None, help="Random sample of this many words."),
+    max_contexts: int = typer.Option(32, help="Contexts kept per word."),
+    held_out: float = typer.Option(0.05, help="Held-out words: a fraction below 1, else a count."),
+    context_epochs: int = typer.Option(5),
+    context_lr: float = typer.Option(1e-3),
+    form_epochs: int = typer.Option(20),
+    form_lr: float = typer.Option(0.01),
+    combined_epochs: int = typer.Option(3),
+    combined_lr: float = typer.Option(1e-4),
+    ota_steps: int = typer.Option(100, help="Optimiser steps of the one-token approximation."),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1; default: GPU when there is one."),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+) -> None:
+    """Train BERTRAM (targets, then context, form and combined stages); re-runs resume."""
+    from ..training import OtaConfig, StageConfig, TrainingConfig, train_bertram
+
+    defaults = TrainingConfig()
+    config = TrainingConfig(
+        mode=mode,
+        seed=seed,
+        min_count=min_count,
+        max_words=max_words,
+        max_contexts=max_contexts,
+        held_out=held_out,
+        context=StageConfig(context_epochs, context_lr, defaults.context.batch_size),
+        form=StageConfig(form_epochs, form_lr, defaults.form.batch_size),
+        combined=StageConfig(combined_epochs, combined_lr, defaults.combined.batch_size),
+        ota=OtaConfig(steps=ota_steps),
+        min_contexts_per_step=min(defaults.min_contexts_per_step, max_contexts),
+    )
+    folder = train_bertram(encoder, words, output, config, device=device, show_progress=progress)
+    typer.echo(f"Saved the BERTRAM model to {folder} (log: {folder / 'training_log.jsonl'}).")

@@ -1,0 +1,5 @@
+"""Contexts of words: the SQLite context store and the corpus indexer that fills it."""
+from .batch import ContextBatch
+from .store import ContextStore, english_tokenizer, word_key
+
+__all__ = ["ContextBatch", "ContextStore", "english_tokenizer", "word_key"]

@@ -1,0 +1,122 @@
+"""Downstream report: a Markdown table, a JSON file and two plots for several systems.
+
+The plots follow BERTRAM's Figures 3 and 4: accuracy on all, misspelled and synonym
+instances per system, and accuracy over the substituted words' frequency buckets.
+When there are two or more systems, each is tested against the first one.
+"""
+import json
+import math
+from pathlib import Path
+from typing import Dict, Mapping, Union
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .downstream import ALL, MISSPELLING, SYNONYM, DownstreamReport  # noqa: E402
+from .significance import mcnemar_exact, paired_bootstrap  # noqa: E402
+
+KIND_GROUPS = (ALL, MISSPELLING, SYNONYM)
+
+
+def _fmt(value: float) -> str:
+    return "–" if math.isnan(value) else f"{100 * value:.1f}"
+
+
+def markdown_table(reports: Mapping[str, DownstreamReport]) -> str:
+    """Rows: groups (with their size); columns: accuracy / macro-F1 of each system."""
+    systems = list(reports)
+    groups = list(next(iter(reports.values())).groups)
+    header = "| group | n | " + " | ".join(f"{s} acc | {s} F1" for s in systems) + " |"
+    lines = [header, "|---|---:|" + "---:|---:|" * len(systems)]
+    for group in groups:
+        n = reports[systems[0]].groups[group].n
+        cells = [f"{_fmt(reports[s].groups[group].accuracy)} | {_fmt(reports[s].groups[group].macro_f1)}"
+                 for s in systems]
+        lines.append(f"| {group} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def significance(reports: Mapping[str, DownstreamReport], seed: int = 0) -> Dict[str, dict]:
+    """Each system against the first: paired bootstrap and exact McNemar on all instances."""
+    systems = list(reports)
+    results = {}
+    for other in systems[1:]:
+        a, b = reports[other].correct, reports[systems[0]].correct
+        boot, mcn = paired_bootstrap(a, b, seed=seed), mcnemar_exact(a, b)
+        results[f"{other} vs {systems[0]}"] = {
+            "accuracy_delta": boot.delta,
+            "bootstrap_p": boot.p_value,
+            "mcnemar_only_first": mcn.only_a,
+            "mcnemar_only_second": mcn.only_b,
+            "mcnemar_p": mcn.p_value,
+        }
+    return results
+
+
+def significance_table(results: Mapping[str, dict]) -> str:
+    lines = ["| comparison | Δ accuracy | bootstrap p | McNemar p |", "|---|---:|---:|---:|"]
+    for name, r in results.items():
+        lines.append(f"| {name} | {100 * r['accuracy_delta']:+.1f} | {r['bootstrap_p']:.4f} | {r['mcnemar_p']:.4f} |")
+    return "\n".join(lines)
+
+
+def plot_by_kind(reports: Mapping[str, DownstreamReport], path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    width = 0.8 / len(reports)
+    for k, (system, report) in enumerate(reports.items()):
+        values = [100 * report.groups[g].accuracy if report.groups[g].n else 0.0 for g in KIND_GROUPS]
+        ax.bar([i + k * width for i in range(len(KIND_GROUPS))], values, width, label=system)
+    ax.set_xticks([i + width * (len(reports) - 1) / 2 for i in range(len(KIND_GROUPS))])
+    ax.set_xticklabels(KIND_GROUPS)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title("Rarified test set: accuracy by substitution kind")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_by_frequency(reports: Mapping[str, DownstreamReport], path: Path) -> Path:
+    first = next(iter(reports.values()))
+    buckets = [g for g in first.groups if g not in KIND_GROUPS and first.groups[g].n]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for system, report in reports.items():
+        ax.plot(range(len(buckets)), [100 * report.groups[b].accuracy for b in buckets],
+                marker="o", label=system)
+    ax.set_xticks(range(len(buckets)))
+    ax.set_xticklabels([f"{b}\nn={first.groups[b].n}" for b in buckets], fontsize=8)
+    ax.set_xlabel("frequency of substituted words (highest per instance)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title("Rarified test set: accuracy by substitute frequency")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_report(
+    reports: Mapping[str, DownstreamReport], output_dir: Union[str, Path], seed: int = 0
+) -> Dict[str, Path]:
+    """Write report.md, report.json, accuracy_by_kind.png, accuracy_by_frequency.png."""
+    if not reports:
+        raise ValueError("No systems to report on.")
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    tests = significance(reports, seed)
+    markdown = "## Downstream accuracy / macro-F1 (%)\n\n" + markdown_table(reports) + "\n"
+    if tests:
+        markdown += "\n## Significance (all instances)\n\n" + significance_table(tests) + "\n"
+    paths = {
+        "markdown": output_dir / "report.md",
+        "json": output_dir / "report.json",
+        "by_kind": plot_by_kind(reports, output_dir / "accuracy_by_kind.png"),
+        "by_frequency": plot_by_frequency(reports, output_dir / "accuracy_by_frequency.png"),
+    }
+    paths["markdown"].write_text(markdown, encoding="utf8")
+    data = {"systems": {s: r.to_dict() for s, r in reports.items()}, "significance": tests}
+    paths["json"].write_text(json.dumps(data, indent=2), encoding="utf8")
+    return paths

@@ -1,0 +1,69 @@
+"""Significance tests between two systems scored on the same test instances.
+
+Both tests take per-instance correctness (booleans, same order for both systems).
+The paired bootstrap (Berg-Kirkpatrick et al., 2012) resamples instances and asks how
+often the winner's margin doubles by chance; McNemar's exact test is a two-sided
+binomial test on the instances where exactly one system is right.
+"""
+from dataclasses import dataclass
+from math import comb
+from typing import Sequence
+
+import numpy
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Accuracy difference A - B and the one-sided p-value that the winner is better."""
+
+    delta: float
+    p_value: float
+    samples: int
+
+
+@dataclass(frozen=True)
+class McNemarResult:
+    """Discordant counts (only A right, only B right) and the exact two-sided p-value."""
+
+    only_a: int
+    only_b: int
+    p_value: float
+
+
+def _paired(correct_a: Sequence[bool], correct_b: Sequence[bool]):
+    a = numpy.asarray(correct_a, dtype=bool)
+    b = numpy.asarray(correct_b, dtype=bool)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(
+            f"Both systems need one correctness value per instance of the same test set, "
+            f"got {a.shape} and {b.shape}."
+        )
+    if not len(a):
+        raise ValueError("No instances to compare: the test set is empty.")
+    return a, b
+
+
+def paired_bootstrap(
+    correct_a: Sequence[bool], correct_b: Sequence[bool], samples: int = 10000, seed: int = 0
+) -> BootstrapResult:
+    """p = share of resamples whose margin exceeds twice the observed one (same sign)."""
+    a, b = _paired(correct_a, correct_b)
+    diff = a.astype(float) - b.astype(float)
+    delta = float(diff.mean())
+    rng = numpy.random.default_rng(seed)
+    indices = rng.integers(0, len(diff), size=(samples, len(diff)))
+    resampled = diff[indices].mean(axis=1)
+    sign = 1.0 if delta >= 0 else -1.0
+    p_value = float(numpy.mean(sign * resampled > 2 * abs(delta)))
+    return BootstrapResult(delta, p_value, samples)
+
+
+def mcnemar_exact(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> McNemarResult:
+    """Two-sided exact binomial test (p = 1/2) on the discordant instances."""
+    a, b = _paired(correct_a, correct_b)
+    only_a = int(numpy.sum(a & ~b))
+    only_b = int(numpy.sum(~a & b))
+    n = only_a + only_b
+    k = min(only_a, only_b)
+    tail = sum(comb(n, i) for i in range(k + 1)) / 2**n if n else 1.0
+    return McNemarResult(only_a, only_b, min(1.0, 2 * tail))

@@ -1,0 +1,113 @@
+"""Word-pair similarity evaluation (CRW style): Spearman's rho of cosine vs. gold scores.
+
+A pair whose word has no vector (a system gave none, or the tokenizer turned it into
+unknown pieces only) is kept and scored with similarity 0, so that every system is
+ranked on the same pairs; how many pairs that hit is reported as `missing`.
+"""
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Mapping, NamedTuple, Optional, Union
+
+import numpy
+from scipy.stats import spearmanr
+
+
+class WordPair(NamedTuple):
+    first: str
+    second: str
+    score: float
+
+
+@dataclass(frozen=True)
+class SimilarityResult:
+    spearman: float
+    pairs: int
+    missing: int
+
+
+@dataclass
+class SimilarityData:
+    """Word pairs and, for the rare words, their contexts (one sentence each)."""
+
+    pairs: List[WordPair]
+    contexts: Dict[str, List[str]]
+
+
+def parse_pairs(lines, source: str = "<pairs>") -> List[WordPair]:
+    """Parse `word1<TAB>word2<TAB>score` lines (blank lines skipped)."""
+    pairs: List[WordPair] = []
+    for line_no, line in enumerate(lines, 1):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        try:
+            first, second, score = fields
+            pairs.append(WordPair(first, second, float(score)))
+        except ValueError:
+            raise ValueError(
+                f"{source}:{line_no}: expected `word1<TAB>word2<TAB>score`, got {line!r}."
+            ) from None
+    if not pairs:
+        raise ValueError(f"{source}: no word pairs found.")
+    return pairs
+
+
+def read_pairs(path: Union[str, Path]) -> List[WordPair]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Word-pair file not found: {path}.")
+    with path.open(encoding="utf8") as file:
+        return parse_pairs(file, str(path))
+
+
+def read_crw_archive(path: Union[str, Path], pairs_name: str = "CRW-550.txt") -> SimilarityData:
+    """Read CRW pairs and `context/<word>.txt` files straight from the `.tar.gz`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"CRW archive not found: {path}. Pass the crw-dev.tar.gz that holds "
+            f"{pairs_name} and a context/ folder."
+        )
+    pairs: Optional[List[WordPair]] = None
+    contexts: Dict[str, List[str]] = {}
+    with tarfile.open(path, "r:*") as archive:
+        for member in archive:
+            if not member.isfile():
+                continue
+            parts = Path(member.name).parts
+            if parts[-1] == pairs_name:
+                text = archive.extractfile(member).read().decode("utf8")
+                pairs = parse_pairs(text.splitlines(), f"{path}!{member.name}")
+            elif len(parts) >= 2 and parts[-2] == "context" and parts[-1].endswith(".txt"):
+                text = archive.extractfile(member).read().decode("utf8")
+                contexts[parts[-1][:-4]] = [s for s in text.splitlines() if s.strip()]
+    if pairs is None:
+        raise ValueError(f"{path} holds no {pairs_name}; is it the CRW-dev archive?")
+    return SimilarityData(pairs, contexts)
+
+
+def cosine(u: numpy.ndarray, v: numpy.ndarray) -> float:
+    norm = float(numpy.linalg.norm(u) * numpy.linalg.norm(v))
+    return float(numpy.dot(u, v) / norm) if norm > 0 else 0.0
+
+
+def spearman(x, y) -> float:
+    """Spearman's rho with average ranks for ties (NaN when a side is constant)."""
+    return float(spearmanr(x, y).statistic)
+
+
+def evaluate_similarity(
+    pairs: List[WordPair], vectors: Mapping[str, numpy.ndarray]
+) -> SimilarityResult:
+    """Spearman's rho between gold scores and cosines (0 for pairs with a missing word)."""
+    predicted, missing = [], 0
+    for pair in pairs:
+        u, v = vectors.get(pair.first), vectors.get(pair.second)
+        if u is None or v is None:
+            missing += 1
+            predicted.append(0.0)
+        else:
+            predicted.append(cosine(u, v))
+    return SimilarityResult(spearman([p.score for p in pairs], predicted), len(pairs), missing)

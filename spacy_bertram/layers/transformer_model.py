@@ -1,0 +1,259 @@
+"""A spacy-transformers TransformerModel that feeds rare words' BERTRAM vectors to the encoder.
+
+The vectors come from `Doc._.bertram_vectors`. Between alignment and truncation the
+wordpiece batch is edited (see `wordpiece_edit`), and the encoder gets
+`inputs_embeds`: its own input embeddings with the vector slots overwritten. Batches
+without vectors take spacy-transformers' own forward pass unchanged.
+"""
+import contextlib
+import copy
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Tuple
+
+import numpy
+import torch
+from spacy.tokens import Doc, Span
+from spacy.util import registry
+from spacy_transformers.align import get_alignment, get_alignment_via_offset_mapping
+from spacy_transformers.data_classes import FullTransformerBatch, WordpieceBatch
+from spacy_transformers.layers import TransformerModel, split_trf_batch, trfs2arrays
+from spacy_transformers.layers._util import replace_listener_cfg
+from spacy_transformers.layers.transformer_model import _convert_transformer_inputs
+from spacy_transformers.layers.transformer_model import forward as plain_forward
+from spacy_transformers.layers.transformer_model import huggingface_tokenize
+from spacy_transformers.util import maybe_flush_pytorch_cache
+from thinc.api import Model, chain, xp2torch
+from thinc.types import ArgsKwargs, Floats2d, Ints1d, Ragged
+
+from ..extensions import doc_vectors
+from .wordpiece_edit import EditPieces, check_mode, insert_vector_slots, truncate_with_slots
+
+TOK2VEC_ARCHITECTURE = "bertram.Tok2VecTransformer.v1"
+
+
+class BertramTransformerModel(TransformerModel):
+    """spacy-transformers' TransformerModel, with rare-word vectors put into its input."""
+
+    def __init__(
+        self,
+        name: str,
+        get_spans: Callable,
+        tokenizer_config: dict = {},
+        transformer_config: dict = {},
+        mixed_precision: bool = False,
+        grad_scaler_config: dict = {},
+        mode: str = "replace",
+    ):
+        # Copies: the shim writes into grad_scaler_config, and HF into transformer_config.
+        super().__init__(
+            name,
+            get_spans,
+            dict(tokenizer_config),
+            dict(transformer_config),
+            mixed_precision,
+            dict(grad_scaler_config),
+        )
+        self._func = forward
+        self.layers[0].attrs["convert_inputs"] = convert_inputs
+        self.attrs["bertram_mode"] = check_mode(mode)
+        self.attrs["replace_listener_cfg"] = replace_bertram_listener_cfg
+
+    @property
+    def mode(self) -> str:
+        return self.attrs["bertram_mode"]
+
+    def copy(self) -> "BertramTransformerModel":
+        """A deep copy that stays a BertramTransformerModel (used by replace_listeners)."""
+        copied = BertramTransformerModel(
+            self.attrs["name"], self.attrs["get_spans"], mode=self.mode
+        )
+        for name in self.param_names:
+            if self.has_param(name):
+                copied.set_param(name, copy.deepcopy(self.get_param(name)))
+        for name in self.dim_names:
+            if self.has_dim(name):
+                copied.set_dim(name, self.get_dim(name))
+        copied.layers[0] = copy.deepcopy(self.layers[0])
+        for name in ("has_transformer", "flush_cache_chance"):
+            copied.attrs[name] = self.attrs[name]
+        for name in self.grad_names:
+            copied.set_grad(name, self.get_grad(name).copy())
+        return copied
+
+
+@dataclass
+class WordpiecesWithVectors:
+    """The encoder's input when some wordpiece positions take a given vector."""
+
+    wordpieces: WordpieceBatch
+    rows: Ints1d
+    cols: Ints1d
+    vectors: Floats2d
+
+
+def forward(
+    model: BertramTransformerModel, docs: List[Doc], is_train: bool
+) -> Tuple[FullTransformerBatch, Callable]:
+    doc_vecs = [doc_vectors(doc) for doc in docs]
+    if not any(doc_vecs):
+        return plain_forward(model, docs, is_train)
+    tokenizer = model.tokenizer
+    nested_spans = model.attrs["get_spans"](docs)
+    flat_spans = [span for doc_spans in nested_spans for span in doc_spans]
+    maybe_flush_pytorch_cache(chance=model.attrs.get("flush_cache_chance", 0))
+    wordpieces, align = _tokenize_and_align(tokenizer, flat_spans)
+    width = model.transformer.get_input_embeddings().embedding_dim
+    rare, vectors = _collect_vectors(docs, nested_spans, doc_vecs, width)
+    wordpieces, align, slots = insert_vector_slots(
+        wordpieces, align, rare, model.mode, EditPieces.from_tokenizer(tokenizer, model.mode)
+    )
+    wordpieces, align, slots = truncate_with_slots(
+        wordpieces, align, slots, tokenizer.model_max_length
+    )
+    rows, cols = numpy.divmod(slots.index, wordpieces.input_ids.shape[1])
+    inputs = WordpiecesWithVectors(wordpieces, rows, cols, vectors[slots.vector])
+    model_output, bp_tensors = model.layers[0](inputs, is_train)
+    output = FullTransformerBatch(
+        spans=nested_spans, wordpieces=wordpieces, model_output=model_output, align=align
+    )
+
+    def backprop_transformer(d_output: FullTransformerBatch) -> List[Doc]:
+        bp_tensors(d_output.model_output)
+        return docs
+
+    return output, backprop_transformer
+
+
+def convert_inputs(model: Model, X, is_train: bool) -> Tuple[ArgsKwargs, Callable]:
+    """HFWrapper input adapter: `inputs_embeds` with the vectors written in."""
+    if isinstance(X, WordpieceBatch):
+        return _convert_transformer_inputs(model, X, is_train)
+    embeddings = model.shims[0]._hfmodel.transformer.get_input_embeddings()
+    device = embeddings.weight.device
+    wps = X.wordpieces
+    grad_mode = contextlib.nullcontext() if is_train else torch.no_grad()
+    with grad_mode:
+        inputs_embeds = embeddings(xp2torch(wps.input_ids, device=device))
+        vectors = xp2torch(X.vectors, device=device).to(inputs_embeds.dtype)
+        position = (
+            torch.as_tensor(X.rows, dtype=torch.long, device=device),
+            torch.as_tensor(X.cols, dtype=torch.long, device=device),
+        )
+        inputs_embeds = inputs_embeds.index_put(position, vectors)
+    if is_train:
+        # The shim reads `.grad` from every input tensor after backprop.
+        inputs_embeds.retain_grad()
+    kwargs = {
+        "inputs_embeds": inputs_embeds,
+        "attention_mask": xp2torch(wps.attention_mask, device=device),
+    }
+    if wps.token_type_ids is not None:
+        kwargs["token_type_ids"] = xp2torch(wps.token_type_ids, device=device)
+    return ArgsKwargs(args=(), kwargs=kwargs), lambda dX: []
+
+
+def replace_bertram_listener_cfg(tok2vec_model_cfg: Dict, listener_model_cfg: Dict) -> Dict:
+    """Config for `nlp.replace_listeners`: this package's Tok2Vec, not spacy-transformers'."""
+    result = replace_listener_cfg(tok2vec_model_cfg, listener_model_cfg)
+    if result["@architectures"] != tok2vec_model_cfg["@architectures"]:
+        result["@architectures"] = TOK2VEC_ARCHITECTURE
+    return result
+
+
+def _tokenize_and_align(tokenizer, flat_spans: List[Span]) -> Tuple[WordpieceBatch, Ragged]:
+    batch_encoding = huggingface_tokenize(tokenizer, [span.text for span in flat_spans])
+    wordpieces = WordpieceBatch.from_batch_encoding(batch_encoding)
+    if "offset_mapping" in batch_encoding:
+        align = get_alignment_via_offset_mapping(flat_spans, batch_encoding["offset_mapping"])
+    else:
+        align = get_alignment(flat_spans, wordpieces.strings, tokenizer.all_special_tokens)
+    return wordpieces, align
+
+
+def _collect_vectors(
+    docs: List[Doc],
+    nested_spans: List[List[Span]],
+    doc_vecs: List[Dict[int, numpy.ndarray]],
+    width: int,
+) -> Tuple[Ints1d, Floats2d]:
+    """Rare tokens as alignment rows (docs with spans, tokens in order) and their vectors."""
+    rare: List[int] = []
+    vectors: List[numpy.ndarray] = []
+    offset = 0
+    for doc, doc_spans, vecs in zip(docs, nested_spans, doc_vecs):
+        if not doc_spans:
+            continue
+        for i, vector in sorted(vecs.items()):
+            i = int(i)
+            if not 0 <= i < len(doc):
+                raise ValueError(
+                    f"Doc._.bertram_vectors has a vector for token {i}, but the doc has "
+                    f"{len(doc)} tokens. Keys must be token indices (token.i) of the doc "
+                    "the vectors were set on; set them again after retokenizing."
+                )
+            vector = numpy.asarray(vector, dtype="float32")
+            if vector.shape != (width,):
+                raise ValueError(
+                    f"Doc._.bertram_vectors[{i}] (token {doc[i].text!r}) has shape "
+                    f"{vector.shape}, but the transformer's input embeddings have width "
+                    f"{width}. Use a BERTRAM model trained for this transformer."
+                )
+            rare.append(offset + i)
+            vectors.append(vector)
+        offset += len(doc)
+    return numpy.asarray(rare, dtype="int64"), numpy.stack(vectors) if vectors else numpy.zeros((0, width), "f")
+
+
+@registry.architectures("bertram.TransformerModel.v1")
+def bertram_transformer_model_v1(
+    name: str,
+    get_spans: Callable,
+    tokenizer_config: dict = {},
+    transformer_config: dict = {},
+    mixed_precision: bool = False,
+    grad_scaler_config: dict = {},
+    mode: str = "replace",
+) -> Model[List[Doc], FullTransformerBatch]:
+    """`spacy-transformers.TransformerModel.v3`, reading rare-word vectors from the docs.
+
+    mode (str): "replace" puts each rare word's vector in place of its wordpieces;
+        "slash" keeps the wordpieces and appends "/" and the vector.
+    """
+    return BertramTransformerModel(
+        name,
+        get_spans,
+        tokenizer_config,
+        transformer_config,
+        mixed_precision,
+        grad_scaler_config,
+        mode,
+    )
+
+
+@registry.architectures(TOK2VEC_ARCHITECTURE)
+def bertram_tok2vec_transformer_v1(
+    name: str,
+    get_spans: Callable,
+    tokenizer_config: dict,
+    pooling: Model[Ragged, Floats2d],
+    grad_factor: float = 1.0,
+    transformer_config: dict = {},
+    mixed_precision: bool = False,
+    grad_scaler_config: dict = {},
+    mode: str = "replace",
+) -> Model[List[Doc], List[Floats2d]]:
+    """`spacy-transformers.Tok2VecTransformer.v3` over `bertram.TransformerModel.v1`.
+
+    This is what `nlp.replace_listeners` puts in place of a listener; the nested
+    chain matches a replaced `TransformerListener.v1`, so saved weights load back.
+    """
+    transformer = BertramTransformerModel(
+        name,
+        get_spans,
+        tokenizer_config,
+        transformer_config,
+        mixed_precision,
+        grad_scaler_config,
+        mode,
+    )
+    return chain(chain(transformer, split_trf_batch()), trfs2arrays(pooling, grad_factor))

@@ -1,0 +1,19 @@
+"""Training BERTRAM: frequent words, their target vectors, and the three stages."""
+from .metrics import mimicking_cosine
+from .ota import OtaConfig, one_token_approximation
+from .stages import StageConfig
+from .targets import compute_targets
+from .trainer import TrainingConfig, train_bertram
+from .words import read_training_words, split_held_out
+
+__all__ = [
+    "OtaConfig",
+    "StageConfig",
+    "TrainingConfig",
+    "compute_targets",
+    "mimicking_cosine",
+    "one_token_approximation",
+    "read_training_words",
+    "split_held_out",
+    "train_bertram",
+]

@@ -1,0 +1,243 @@
+"""The three training stages, each a loop of MSE steps towards the target vectors.
+
+Stage 1 (context) and, for "add" and "shallow", stage 3 (combined) need the frozen
+encoder's state at each context's mask. Those states do not depend on anything that
+trains, so `encode_context_cache` computes them once, batched across all words, and
+every epoch then runs only attentive mimicking and the output map on the cache:
+epochs after the first cost almost nothing. In "add" mode the form part is frozen in
+stage 3 (as in the paper) and n-gram dropout is off there, so the form vector in the
+`form :` prefix is fixed and the cache holds. Stage 2 (form) never runs the encoder.
+Only "replace" has to run the encoder at every step of stage 3.
+"""
+import itertools
+import random
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..model import BertramModel
+
+WordContexts = Dict[str, List[str]]
+EpochLogger = Callable[[int, float, float], None]
+
+
+@dataclass
+class StageConfig:
+    """Optimiser settings of one stage (Adam, MSE to the targets)."""
+
+    epochs: int
+    lr: float
+    batch_size: int
+
+    def __post_init__(self) -> None:
+        if self.epochs < 0 or self.lr <= 0 or self.batch_size < 1:
+            raise ValueError(
+                f"A stage needs epochs >= 0, lr > 0 and batch_size >= 1, got {self}."
+            )
+
+
+@dataclass
+class ContextCache:
+    """Frozen encoder states at the mask of every usable context, grouped by word."""
+
+    words: List[str]
+    vectors: torch.Tensor  # [n_contexts, hidden]
+    starts: List[int]
+    counts: List[int]
+    form: Optional[torch.Tensor]  # [n_words, embedding_dim] fixed form vectors, if frozen
+
+
+def encode_context_cache(
+    model: BertramModel,
+    words_contexts: WordContexts,
+    *,
+    max_contexts: Optional[int],
+    batch_size: int = 64,
+    show_progress: bool = False,
+) -> ContextCache:
+    """Run the frozen encoder once over all contexts (sorted by length, full batches).
+
+    Words whose contexts never contain them are left out. In "add" mode the form
+    vectors are computed once in eval mode (no n-gram dropout) and kept with the cache.
+    """
+    selected = {w: model.contexts.select(w, c, max_contexts) for w, c in words_contexts.items()}
+    words = [w for w in words_contexts if selected[w]]
+    texts = [t for w in words for t in selected[w]]
+    owners = [i for i, w in enumerate(words) for _ in selected[w]]
+    counts = [len(selected[w]) for w in words]
+    starts = [0, *itertools.accumulate(counts)][: len(counts)]
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        form = model.form_vectors(words) if model.config.mode in ("add", "replace") else None
+        encoded = model.contexts.encode(texts)
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))
+        vectors = torch.empty((len(encoded), model.config.hidden_size), device=model.device)
+        bar = tqdm(total=len(order), desc="encoding contexts", unit="ctx", disable=not show_progress)
+        for begin in range(0, len(order), batch_size):
+            rows = order[begin : begin + batch_size]
+            batch = model.contexts.pad([encoded[i] for i in rows], [owners[i] for i in rows])
+            vectors[torch.tensor(rows, device=model.device)] = model.encode_contexts(batch, form).float()
+            bar.update(len(rows))
+        bar.close()
+    model.train(was_training)
+    return ContextCache(words, vectors.clone(), starts, counts, None if form is None else form.clone())
+
+
+def _sample_contexts(
+    cache: ContextCache, rows: Sequence[int], sample_range: Tuple[int, int], rng: random.Random
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Per word a random number (within `sample_range`) of its cached contexts, padded."""
+    low, high = sample_range
+    picks = []
+    for row in rows:
+        n = cache.counts[row]
+        k = rng.randint(min(low, n), min(high, n))
+        picks.append([cache.starts[row] + i for i in sorted(rng.sample(range(n), k))])
+    width = max(len(p) for p in picks)
+    index = torch.zeros((len(rows), width), dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.bool)
+    for i, pick in enumerate(picks):
+        index[i, : len(pick)] = torch.tensor(pick)
+        mask[i, : len(pick)] = True
+    device = cache.vectors.device
+    return cache.vectors[index.to(device)], mask.to(device)
+
+
+def trainable_parameters(model: BertramModel, parts: Sequence[str]) -> List[nn.Parameter]:
+    """Parameters of the named parts, with requires_grad set on them and off elsewhere."""
+    for param in model.parameters():
+        param.requires_grad_(False)
+    params = [p for name in parts for p in getattr(model, name).parameters()]
+    for param in params:
+        param.requires_grad_(True)
+    return params
+
+
+def _run_epochs(
+    n_items: int,
+    step: Callable[[List[int]], torch.Tensor],
+    params: List[nn.Parameter],
+    config: StageConfig,
+    *,
+    seed: int,
+    desc: str,
+    log_epoch: Optional[EpochLogger],
+    show_progress: bool,
+) -> List[float]:
+    """Shuffled mini-batches of item indices; Adam on `params`; mean loss per epoch."""
+    optimizer = torch.optim.Adam(params, lr=config.lr)
+    rng = random.Random(seed)
+    losses: List[float] = []
+    for epoch in range(1, config.epochs + 1):
+        started = time.perf_counter()
+        order = list(range(n_items))
+        rng.shuffle(order)
+        total, seen = 0.0, 0
+        batches = range(0, n_items, config.batch_size)
+        for begin in tqdm(batches, desc=f"{desc} epoch {epoch}/{config.epochs}", unit="batch", disable=not show_progress, leave=False):
+            rows = order[begin : begin + config.batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss = step(rows)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(rows)
+            seen += len(rows)
+        losses.append(total / max(seen, 1))
+        if log_epoch is not None:
+            log_epoch(epoch, losses[-1], time.perf_counter() - started)
+    return losses
+
+
+def train_on_cache(
+    model: BertramModel,
+    cache: ContextCache,
+    targets: Dict[str, torch.Tensor],
+    config: StageConfig,
+    parts: Sequence[str],
+    *,
+    sample_range: Tuple[int, int],
+    seed: int,
+    desc: str,
+    log_epoch: Optional[EpochLogger] = None,
+    show_progress: bool = False,
+) -> List[float]:
+    """Stage 1 and cached stage 3: mimicking (+ form, gate when they train) on cached states."""
+    target = torch.stack([targets[w] for w in cache.words]).to(model.device)
+    params = trainable_parameters(model, parts)
+    rng = random.Random(seed + 1)
+    model.train()
+
+    def step(rows: List[int]) -> torch.Tensor:
+        grouped, mask = _sample_contexts(cache, rows, sample_range, rng)
+        if cache.form is not None:
+            form = cache.form[rows]
+        else:
+            form = model.form_vectors([cache.words[r] for r in rows])
+        vectors = model.combine(form, model.mimic(grouped, mask), mask.any(dim=1))
+        return nn.functional.mse_loss(vectors, target[rows])
+
+    losses = _run_epochs(len(cache.words), step, params, config, seed=seed, desc=desc, log_epoch=log_epoch, show_progress=show_progress)
+    model.eval()
+    return losses
+
+
+def train_form(
+    model: BertramModel,
+    words: Sequence[str],
+    targets: Dict[str, torch.Tensor],
+    config: StageConfig,
+    *,
+    seed: int,
+    log_epoch: Optional[EpochLogger] = None,
+    show_progress: bool = False,
+) -> List[float]:
+    """Stage 2: n-gram embeddings alone (with n-gram dropout); no encoder at all."""
+    words = list(words)
+    target = torch.stack([targets[w] for w in words]).to(model.device)
+    params = trainable_parameters(model, ["form"])
+    model.train()
+
+    def step(rows: List[int]) -> torch.Tensor:
+        return nn.functional.mse_loss(model.form_vectors([words[r] for r in rows]), target[rows])
+
+    losses = _run_epochs(len(words), step, params, config, seed=seed, desc="form", log_epoch=log_epoch, show_progress=show_progress)
+    model.eval()
+    return losses
+
+
+def train_end_to_end(
+    model: BertramModel,
+    words_contexts: WordContexts,
+    targets: Dict[str, torch.Tensor],
+    config: StageConfig,
+    parts: Sequence[str],
+    *,
+    sample_range: Tuple[int, int],
+    seed: int,
+    log_epoch: Optional[EpochLogger] = None,
+    show_progress: bool = False,
+) -> List[float]:
+    """Stage 3 for "replace": the form vector enters the encoder, so it runs every step."""
+    words = list(words_contexts)
+    target = torch.stack([targets[w] for w in words]).to(model.device)
+    params = trainable_parameters(model, parts)
+    rng = random.Random(seed + 1)
+    low, high = sample_range
+    model.train()
+
+    def step(rows: List[int]) -> torch.Tensor:
+        items = []
+        for r in rows:
+            contexts = words_contexts[words[r]]
+            k = rng.randint(min(low, len(contexts)), min(high, len(contexts)))
+            items.append((words[r], rng.sample(contexts, k)))
+        return nn.functional.mse_loss(model(model.collate(items)), target[rows])
+
+    losses = _run_epochs(len(words), step, params, config, seed=seed, desc="combined", log_epoch=log_epoch, show_progress=show_progress)
+    model.eval()
+    return losses

@@ -1,0 +1,246 @@
+"""`train_bertram`: targets, then the three stages, resumable, logged, deterministic.
+
+Layout of the output folder:
+
+- `training_config.json`: the run's settings (a re-run with other settings refuses)
+- `cache/targets-*.safetensors`: target vectors, keyed by words + encoder + OTA settings
+- `stage1-context/`, `stage2-form/`, `stage3-<mode>/`: each stage's checkpoint
+  (`save_pretrained`) with `stage.json` written last, so a re-run skips finished stages
+- `training_log.jsonl`: loss per epoch and held-out mimicking cosine per stage
+- the final model itself (`config.json`, `model.safetensors`, `ngrams.txt`), loadable
+  with `BertramModel.from_pretrained(output_dir)`
+"""
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import torch
+
+from ..model import BertramModel, NgramVocab
+from ..model.configuration_bertram import MODES
+from .metrics import mimicking_cosine
+from .ota import OtaConfig
+from .stages import StageConfig, encode_context_cache, train_end_to_end, train_form, train_on_cache
+from .targets import compute_targets
+from .words import WordContexts, read_training_words, split_held_out
+
+CONFIG_NAME = "training_config.json"
+LOG_NAME = "training_log.jsonl"
+STAGE_DONE = "stage.json"
+
+
+@dataclass
+class TrainingConfig:
+    """Every setting that shapes the trained model.
+
+    Defaults follow the paper and its reference implementation: words with >= 100
+    occurrences, up to 32 contexts each, 4..32 of them sampled per word and step;
+    stage 1 (context) 5 epochs, batch 48; stage 2 (form) 20 epochs, lr 0.01, batch 64;
+    stage 3 (combined) 3 epochs, batch 48; MSE to the target vectors.
+    """
+
+    mode: str = "add"
+    seed: int = 0
+    min_count: int = 100
+    max_words: Optional[int] = None
+    max_contexts: int = 32
+    min_contexts_per_step: int = 4
+    held_out: Union[int, float] = 0.05
+    context: StageConfig = field(default_factory=lambda: StageConfig(epochs=5, lr=1e-3, batch_size=48))
+    form: StageConfig = field(default_factory=lambda: StageConfig(epochs=20, lr=0.01, batch_size=64))
+    combined: StageConfig = field(default_factory=lambda: StageConfig(epochs=3, lr=1e-4, batch_size=48))
+    ota: OtaConfig = field(default_factory=OtaConfig)
+    ngram_min_count: int = 2
+    max_seq_length: int = 96
+
+    def __post_init__(self) -> None:
+        for name, kind in (("context", StageConfig), ("form", StageConfig), ("combined", StageConfig), ("ota", OtaConfig)):
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                setattr(self, name, kind(**value))
+        if self.mode not in MODES:
+            raise ValueError(f"TrainingConfig.mode must be one of {MODES}, got {self.mode!r}.")
+        if not 1 <= self.min_contexts_per_step <= self.max_contexts:
+            raise ValueError(
+                f"Need 1 <= min_contexts_per_step <= max_contexts, got "
+                f"{self.min_contexts_per_step} and {self.max_contexts}."
+            )
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def stages(self) -> List[Tuple[str, str]]:
+        """(folder, kind) of the stages this mode needs, in order."""
+        if self.mode == "context":
+            return [("stage1-context", "context")]
+        if self.mode == "form":
+            return [("stage2-form", "form")]
+        return [("stage1-context", "context"), ("stage2-form", "form"), (f"stage3-{self.mode}", "combined")]
+
+
+class _RunLog:
+    """Appends one JSON object a line to the run's log."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, **record: Any) -> None:
+        with self.path.open("a", encoding="utf8") as file:
+            file.write(json.dumps(record) + "\n")
+
+
+def _check_run_config(output_dir: Path, record: Dict[str, Any]) -> None:
+    path = output_dir / CONFIG_NAME
+    record = json.loads(json.dumps(record))  # compare as stored: tuples become lists
+    if path.is_file():
+        previous = json.loads(path.read_text(encoding="utf8"))
+        if previous != record:
+            changed = sorted(k for k in set(previous) | set(record) if previous.get(k) != record.get(k))
+            raise ValueError(
+                f"{output_dir} holds a run with other settings (differs in {changed}). "
+                "Resume with the same settings, or pass a new output folder."
+            )
+    else:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf8")
+
+
+def train_bertram(
+    encoder: Union[str, Path, None],
+    words_source: Union[str, Path, Mapping[str, Sequence[str]], Any],
+    output_dir: Union[str, Path],
+    config: Optional[TrainingConfig] = None,
+    *,
+    device: Union[str, int, torch.device, None] = None,
+    cache_dir: Union[str, Path, None] = None,
+    show_progress: bool = True,
+) -> Path:
+    """Train a BERTRAM model for `encoder` and save it to `output_dir`; return that folder.
+
+    `words_source` is a context store (object or `.sqlite` path), a
+    `word<TAB>context...` file, or a `{word: [contexts]}` mapping. A re-run with the
+    same settings skips the stages that finished. `cache_dir` (default
+    `output_dir/cache`) holds the target vectors.
+    """
+    config = config or TrainingConfig()
+    output_dir = Path(output_dir)
+    source_name = words_source if isinstance(words_source, (str, Path)) else type(words_source).__name__
+    _check_run_config(
+        output_dir, {"encoder": str(encoder), "words_source": str(source_name), **config.to_dict()}
+    )
+    log = _RunLog(output_dir / LOG_NAME)
+    if isinstance(words_source, Mapping):
+        words_contexts = {w.lower(): list(c)[: config.max_contexts] for w, c in words_source.items()}
+    else:
+        words_contexts = read_training_words(
+            words_source,
+            min_count=config.min_count,
+            max_words=config.max_words,
+            max_contexts=config.max_contexts,
+            seed=config.seed,
+        )
+    train_words, held_out = split_held_out(words_contexts, config.held_out, seed=config.seed)
+    vocab = NgramVocab.build(sorted(train_words), min_count=config.ngram_min_count)
+    base = BertramModel.from_encoder(
+        encoder,
+        ngram_vocab=vocab,
+        mode="context",
+        device=device,
+        max_seq_length=config.max_seq_length,
+        max_contexts=config.max_contexts,
+        ngram_min_count=config.ngram_min_count,
+        seed=config.seed,
+    )
+    targets = compute_targets(
+        base.encoder,
+        base.tokenizer,
+        sorted(words_contexts),
+        ota=config.ota,
+        cache_dir=cache_dir or output_dir / "cache",
+        show_progress=show_progress,
+    )
+    train_words = {w: c for w, c in train_words.items() if w in targets}
+    held_out = {w: c for w, c in held_out.items() if w in targets}
+    trainer = _StageRunner(base, train_words, held_out, targets, config, log, show_progress)
+    models: Dict[str, BertramModel] = {}
+    for index, (folder, kind) in enumerate(config.stages(), 1):
+        stage_dir = output_dir / folder
+        if (stage_dir / STAGE_DONE).is_file():
+            models[kind] = BertramModel.from_pretrained(stage_dir, device=base.device)
+            continue
+        started = time.perf_counter()
+        torch.manual_seed(config.seed + index)
+        models[kind] = trainer.run(kind, models, seed=config.seed + index)
+        models[kind].save_pretrained(stage_dir)
+        summary = {
+            "stage": kind,
+            "mode": models[kind].config.mode,
+            "train_words": len(train_words),
+            "held_out_words": len(held_out),
+            "held_out_cosine": mimicking_cosine(models[kind], held_out, targets) if held_out else None,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        log.write(**summary)
+        (stage_dir / STAGE_DONE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf8")
+    final = models[config.stages()[-1][1]]
+    final.save_pretrained(output_dir)
+    return output_dir
+
+
+class _StageRunner:
+    """Builds each stage's model from the previous stages and trains it."""
+
+    def __init__(self, base, train_words, held_out, targets, config, log, show_progress) -> None:
+        self.base = base
+        self.train_words: WordContexts = train_words
+        self.held_out = held_out
+        self.targets = targets
+        self.config: TrainingConfig = config
+        self.log: _RunLog = log
+        self.show_progress = show_progress
+        self.sample_range = (config.min_contexts_per_step, config.max_contexts)
+
+    def _model(self, mode: str) -> BertramModel:
+        config = dataclasses.replace(self.base.config, mode=mode)
+        model = BertramModel(config, self.base.ngram_vocab, self.base.encoder, self.base.tokenizer)
+        return model.to(self.base.device)
+
+    def _logger(self, stage: str):
+        return lambda epoch, loss, seconds: self.log.write(
+            stage=stage, epoch=epoch, loss=loss, seconds=round(seconds, 3)
+        )
+
+    def _cache(self, model: BertramModel, stage: str):
+        started = time.perf_counter()
+        cache = encode_context_cache(
+            model, self.train_words, max_contexts=self.config.max_contexts, show_progress=self.show_progress
+        )
+        self.log.write(
+            stage=stage, cached_contexts=int(cache.vectors.shape[0]), cache_seconds=round(time.perf_counter() - started, 3)
+        )
+        return cache
+
+    def run(self, kind: str, done: Dict[str, BertramModel], seed: int) -> BertramModel:
+        config, progress = self.config, self.show_progress
+        if kind == "form":
+            model = self._model("form")
+            train_form(model, list(self.train_words), self.targets, config.form, seed=seed, log_epoch=self._logger(kind), show_progress=progress)
+            return model
+        if kind == "context":
+            model = self._model("context")
+            cache = self._cache(model, kind)
+            train_on_cache(model, cache, self.targets, config.context, ["mimicking", "output"], sample_range=self.sample_range, seed=seed, desc=kind, log_epoch=self._logger(kind), show_progress=progress)
+            return model
+        model = self._model(config.mode)
+        model.load_parts(done["context"], ["mimicking", "output"])
+        model.load_parts(done["form"], ["form"])
+        parts = ["mimicking", "output"] + ([] if config.mode == "add" else ["form"]) + (["gate"] if config.mode == "shallow" else [])
+        if config.mode == "replace":
+            train_end_to_end(model, self.train_words, self.targets, config.combined, parts, sample_range=self.sample_range, seed=seed, log_epoch=self._logger(kind), show_progress=progress)
+        else:
+            cache = self._cache(model, kind)
+            train_on_cache(model, cache, self.targets, config.combined, parts, sample_range=self.sample_range, seed=seed, desc=kind, log_epoch=self._logger(kind), show_progress=progress)
+        return model

@@ -1,0 +1,135 @@
+"""Training words: frequent words with their contexts, from a context store or a TSV file.
+
+BERTRAM learns to mimic the encoder's own embeddings of frequent words, so training
+needs words that occur often (count >= 100 by default) and a few contexts for each.
+Both sources go through `read_training_words`, which returns `{word: [context, ...]}`
+in a deterministic order.
+"""
+import random
+import re
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Tuple, Union
+
+WordContexts = Dict[str, List[str]]
+
+_HAS_LETTER = re.compile(r"[^\W\d_]")
+
+
+def is_trainable_word(word: str) -> bool:
+    """Words worth mimicking: at least one letter, no whitespace (skips numbers, punctuation)."""
+    return bool(word) and _HAS_LETTER.search(word) is not None and not any(c.isspace() for c in word)
+
+
+def read_tsv_word_contexts(path: Union[str, Path]) -> Iterator[Tuple[str, List[str]]]:
+    """Yield `(word, contexts)` from a `word<TAB>context<TAB>context...` file (UTF-8)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Training-word file not found: {path}. Pass a `word<TAB>context...` file "
+            "or a context store built with `python -m spacy_bertram index`."
+        )
+    with path.open(encoding="utf8") as file:
+        for line_no, line in enumerate(file, 1):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                continue
+            word, *contexts = line.split("\t")
+            if not word.strip():
+                raise ValueError(
+                    f"{path}:{line_no}: empty word. Each line must be "
+                    "`word<TAB>context<TAB>context...`."
+                )
+            yield word.strip().lower(), [c for c in contexts if c.strip()]
+
+
+def _from_tsv(path: Path, min_contexts: int) -> Tuple[List[str], WordContexts]:
+    merged: WordContexts = {}
+    for word, contexts in read_tsv_word_contexts(path):
+        merged.setdefault(word, []).extend(contexts)
+    words = [w for w, c in merged.items() if is_trainable_word(w) and len(c) >= min_contexts]
+    return words, merged
+
+
+def _from_store(store, min_count: int) -> List[str]:
+    return [word for word, _ in store.counts(min_count=min_count) if is_trainable_word(word)]
+
+
+def read_training_words(
+    source,
+    *,
+    min_count: int = 100,
+    max_words: Optional[int] = None,
+    max_contexts: Optional[int] = 32,
+    min_contexts: int = 1,
+    seed: int = 0,
+) -> WordContexts:
+    """Frequent words and up to `max_contexts` contexts each, from a store or a TSV file.
+
+    `source` is a `ContextStore`, a path to a store (`*.sqlite`, `*.db`) or a path to a
+    `word<TAB>context...` file. For a store, words with `count >= min_count` qualify; a
+    TSV file is taken as already filtered (words with fewer than `min_contexts`
+    contexts are dropped either way). With `max_words`, a seeded random sample is kept,
+    so training sees frequent words of every frequency band, not only function words.
+    The result is sorted by word, so the same inputs always give the same order.
+    """
+    if max_words is not None and max_words < 1:
+        raise ValueError(f"max_words must be positive or None, got {max_words}.")
+    if hasattr(source, "contexts_many"):
+        words, contexts = _from_store(source, min_count), None
+        store = source
+    else:
+        path = Path(source)
+        if path.suffix.lower() in (".sqlite", ".sqlite3", ".db"):
+            from ..contexts.store import ContextStore
+
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"Context store not found: {path}. Build it with "
+                    "`python -m spacy_bertram index CORPUS... --store PATH`."
+                )
+            with ContextStore(path, read_only=True) as opened:
+                return read_training_words(
+                    opened,
+                    min_count=min_count,
+                    max_words=max_words,
+                    max_contexts=max_contexts,
+                    min_contexts=min_contexts,
+                    seed=seed,
+                )
+        words, contexts = _from_tsv(path, min_contexts)
+        store = None
+    words = sorted(set(words))
+    if max_words is not None and len(words) > max_words:
+        words = sorted(random.Random(seed).sample(words, max_words))
+    if store is not None:
+        contexts = store.contexts_many(words, limit=max_contexts)
+    result: WordContexts = {}
+    for word in words:
+        kept = list(contexts.get(word, []))
+        if max_contexts is not None:
+            kept = kept[:max_contexts]
+        if len(kept) >= min_contexts:
+            result[word] = kept
+    if not result:
+        raise ValueError(
+            f"No training words found in {source!r} (min_count={min_count}, "
+            f"min_contexts={min_contexts}). Index a larger corpus or lower --min-count."
+        )
+    return result
+
+
+def split_held_out(
+    words_contexts: WordContexts, held_out: Union[int, float], seed: int = 0
+) -> Tuple[WordContexts, WordContexts]:
+    """Split off held-out words (a count, or a fraction in (0, 1)) for evaluation."""
+    words = sorted(words_contexts)
+    n = int(round(held_out * len(words))) if isinstance(held_out, float) and held_out < 1 else int(held_out)
+    if n < 0 or n >= len(words):
+        raise ValueError(
+            f"held_out={held_out} leaves no training words out of {len(words)}; "
+            "use a smaller held-out count or fraction."
+        )
+    chosen = set(random.Random(seed).sample(words, n))
+    train = {w: words_contexts[w] for w in words if w not in chosen}
+    held = {w: words_contexts[w] for w in words if w in chosen}
+    return train, held

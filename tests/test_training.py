@@ -1,0 +1,197 @@
+"""BERTRAM training on the tiny encoder: stages, cache, resume, determinism, CLI."""
+import json
+import random
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from spacy_bertram.model import BertramModel, NgramVocab
+from spacy_bertram.training import OtaConfig, StageConfig, TrainingConfig, train_bertram
+from spacy_bertram.training import stages as stages_module
+from spacy_bertram.training.stages import encode_context_cache, train_end_to_end, train_on_cache
+from spacy_bertram.training.targets import compute_targets
+
+FILLER = "the a and of to in it he she they good bad big small old new red blue".split()
+TARGET_WORDS = (
+    "movie film story plot actor music house car dog cat city town river water tree "
+    "book school happy sad fast slow moviest filming unhappy"
+).split()
+
+
+def synthetic_corpus(n_contexts: int = 8, seed: int = 0):
+    """Each word keeps company with its own few filler words, so contexts say who it is."""
+    rng = random.Random(seed)
+    corpus = {}
+    for word in TARGET_WORDS:
+        company = rng.sample(FILLER, 4)
+        corpus[word] = [
+            " ".join(rng.sample(company, 2) + [word] + rng.sample(company, 2)) + " ."
+            for _ in range(n_contexts)
+        ]
+    return corpus
+
+
+def small_config(**overrides) -> TrainingConfig:
+    settings = dict(
+        held_out=3,
+        max_contexts=8,
+        min_contexts_per_step=2,
+        context=StageConfig(epochs=4, lr=1e-2, batch_size=8),
+        form=StageConfig(epochs=4, lr=1e-2, batch_size=8),
+        combined=StageConfig(epochs=4, lr=1e-2, batch_size=8),
+        ota=OtaConfig(steps=5),
+        ngram_min_count=1,
+        max_seq_length=32,
+    )
+    settings.update(overrides)
+    return TrainingConfig(**settings)
+
+
+def read_log(folder):
+    return [json.loads(line) for line in (folder / "training_log.jsonl").read_text().splitlines()]
+
+
+def epoch_losses(log, stage):
+    return [r["loss"] for r in log if r.get("stage") == stage and "epoch" in r]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_bert_path, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("run") / "model"
+    train_bertram(tiny_bert_path, synthetic_corpus(), folder, small_config(), show_progress=False)
+    return folder
+
+
+def test_every_stage_lowers_its_loss_and_logs_held_out_cosine(trained):
+    log = read_log(trained)
+    for stage in ("context", "form", "combined"):
+        losses = epoch_losses(log, stage)
+        assert len(losses) == 4 and losses[-1] < losses[0], (stage, losses)
+    summaries = {r["stage"]: r for r in log if "held_out_cosine" in r}
+    assert set(summaries) == {"context", "form", "combined"}
+    assert all(-1.0 <= s["held_out_cosine"] <= 1.0 and s["held_out_words"] == 3 for s in summaries.values())
+
+
+def test_output_folder_is_a_loadable_add_model(trained):
+    model = BertramModel.from_pretrained(trained)
+    assert model.config.mode == "add"
+    vectors = model.infer_vectors({"movie": ["the movie was good ."]})
+    assert vectors["movie"].shape == (32,)
+    for stage in ("stage1-context", "stage2-form", "stage3-add"):
+        assert (trained / stage / "stage.json").is_file()
+
+
+def test_add_stage_keeps_the_form_part_frozen(trained):
+    form = load_file(str(trained / "stage2-form" / "model.safetensors"))
+    final = load_file(str(trained / "model.safetensors"))
+    context = load_file(str(trained / "stage1-context" / "model.safetensors"))
+    assert torch.equal(final["form.embedding.weight"], form["form.embedding.weight"])
+    assert not torch.equal(final["output.weight"], context["output.weight"])
+
+
+def test_resumed_run_ends_with_the_same_weights(trained, tiny_bert_path, tmp_path, monkeypatch):
+    folder = tmp_path / "resumed"
+    real = stages_module.train_on_cache
+
+    def interrupted(*args, desc, **kwargs):
+        if desc == "combined":
+            raise KeyboardInterrupt
+        return real(*args, desc=desc, **kwargs)
+
+    monkeypatch.setattr("spacy_bertram.training.trainer.train_on_cache", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_bertram(tiny_bert_path, synthetic_corpus(), folder, small_config(), show_progress=False)
+    assert (folder / "stage2-form" / "stage.json").is_file()
+    assert not (folder / "stage3-add").exists()
+    monkeypatch.setattr("spacy_bertram.training.trainer.train_on_cache", real)
+    train_bertram(tiny_bert_path, synthetic_corpus(), folder, small_config(), show_progress=False)
+    log = read_log(folder)
+    assert len(epoch_losses(log, "context")) == 4  # stage 1 was not trained again
+    expected = load_file(str(trained / "model.safetensors"))
+    resumed = load_file(str(folder / "model.safetensors"))
+    assert expected.keys() == resumed.keys()
+    assert all(torch.equal(expected[k], resumed[k]) for k in expected)
+
+
+def test_seed_decides_the_weights(tiny_bert_path, tmp_path):
+    def run(name, seed):
+        config = small_config(mode="form", seed=seed)
+        train_bertram(tiny_bert_path, synthetic_corpus(), tmp_path / name, config, show_progress=False)
+        return load_file(str(tmp_path / name / "model.safetensors"))["form.embedding.weight"]
+
+    first, again, other = run("a", 0), run("b", 0), run("c", 1)
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+
+
+def test_rerun_with_other_settings_is_refused(trained, tiny_bert_path):
+    with pytest.raises(ValueError, match="other settings.*seed"):
+        train_bertram(tiny_bert_path, synthetic_corpus(), trained, small_config(seed=5), show_progress=False)
+
+
+def _context_model(tiny_bert_path, mode="context"):
+    corpus = synthetic_corpus()
+    vocab = NgramVocab.build(corpus, min_count=1)
+    model = BertramModel.from_encoder(tiny_bert_path, ngram_vocab=vocab, mode=mode, max_seq_length=32)
+    targets = compute_targets(model.encoder, model.tokenizer, list(corpus), ota=OtaConfig(steps=2))
+    return model, corpus, targets
+
+
+def test_stage1_cache_means_no_encoder_calls_after_it(tiny_bert_path):
+    model, corpus, targets = _context_model(tiny_bert_path)
+    calls = []
+    model.encoder.register_forward_hook(lambda *args: calls.append(1))
+    cache = encode_context_cache(model, corpus, max_contexts=8, batch_size=16)
+    assert len(calls) == -(-cache.vectors.shape[0] // 16) and cache.vectors.shape[0] == 8 * len(corpus)
+    config = StageConfig(epochs=3, lr=1e-2, batch_size=8)
+    losses = train_on_cache(model, cache, targets, config, ["mimicking", "output"], sample_range=(2, 8), seed=0, desc="context")
+    assert len(calls) == -(-cache.vectors.shape[0] // 16)  # epochs 1..3 ran on the cache alone
+    assert losses[-1] < losses[0]
+    train_end_to_end(model, corpus, targets, StageConfig(1, 1e-2, 8), ["mimicking", "output"], sample_range=(2, 8), seed=0)
+    assert len(calls) > -(-cache.vectors.shape[0] // 16) + 2  # without the cache: every step
+
+
+def test_cached_training_matches_the_model_forward(tiny_bert_path):
+    """The cache holds exactly what the model's own forward computes."""
+    model, corpus, _ = _context_model(tiny_bert_path, mode="add")
+    cache = encode_context_cache(model, corpus, max_contexts=8)
+    word = cache.words[1]
+    start, count = cache.starts[1], cache.counts[1]
+    mask = torch.ones((1, count), dtype=torch.bool)
+    from_cache = model.combine(cache.form[1:2], model.mimic(cache.vectors[start : start + count][None], mask), mask.any(1))
+    with torch.no_grad():
+        direct = model(model.collate([(word, corpus[word])], max_contexts=8))
+    torch.testing.assert_close(from_cache.detach(), direct, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["shallow", "replace"])
+def test_combined_stage_trains_other_modes(tiny_bert_path, tmp_path, mode):
+    config = small_config(mode=mode, context=StageConfig(1, 1e-2, 8), form=StageConfig(1, 1e-2, 8))
+    folder = train_bertram(tiny_bert_path, synthetic_corpus(), tmp_path / mode, config, show_progress=False)
+    losses = epoch_losses(read_log(folder), "combined")
+    assert losses[-1] < losses[0], losses
+    assert BertramModel.from_pretrained(folder).config.mode == mode
+
+
+def test_cli_trains_from_a_tsv_file(tiny_bert_path, tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from spacy_bertram.cli.train import train_command
+
+    app = typer.Typer()
+    app.callback()(lambda: None)  # keep `train` a sub-command, as in the package's CLI
+    app.command("train")(train_command)
+
+    tsv = tmp_path / "words.tsv"
+    tsv.write_text("".join(f"{w}\t" + "\t".join(c) + "\n" for w, c in synthetic_corpus().items()), encoding="utf8")
+    out = tmp_path / "cli-model"
+    args = [
+        "train", str(tsv), "--encoder", str(tiny_bert_path), "--output", str(out), "--mode", "form",
+        "--min-count", "1", "--held-out", "3", "--form-epochs", "2", "--ota-steps", "2", "--no-progress",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert BertramModel.from_pretrained(out).config.mode == "form"
+    assert len(epoch_losses(read_log(out), "form")) == 2

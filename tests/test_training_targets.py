@@ -1,0 +1,142 @@
+"""Training words, OTA and target vectors on the tiny encoders."""
+import pytest
+import torch
+from transformers import AutoModel, AutoTokenizer
+
+from spacy_bertram.training.ota import OtaConfig, one_token_approximation, ota_objective, word_piece_ids
+from spacy_bertram.training.targets import compute_targets, encoder_fingerprint
+from spacy_bertram.training.words import read_training_words, split_held_out
+
+
+@pytest.fixture(scope="module")
+def bert(tiny_bert_path):
+    return AutoTokenizer.from_pretrained(str(tiny_bert_path)), AutoModel.from_pretrained(str(tiny_bert_path))
+
+
+def test_tsv_reader_merges_filters_and_caps(tmp_path):
+    path = tmp_path / "words.tsv"
+    path.write_text(
+        "Movie\tthe movie was good\ta movie .\n"
+        "42\tthe 42 bus\n"
+        "film\ta film\n"
+        "movie\tanother movie\n"
+        "\n",
+        encoding="utf8",
+    )
+    words = read_training_words(path, max_contexts=2)
+    assert words == {"film": ["a film"], "movie": ["the movie was good", "a movie ."]}
+    assert list(read_training_words(path, min_contexts=2)) == ["movie"]
+
+
+def test_tsv_reader_errors_name_the_problem(tmp_path):
+    with pytest.raises(FileNotFoundError, match="index"):
+        read_training_words(tmp_path / "missing.tsv")
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("\tcontext without word\n", encoding="utf8")
+    with pytest.raises(ValueError, match="bad.tsv:1: empty word"):
+        read_training_words(bad)
+    numbers = tmp_path / "numbers.tsv"
+    numbers.write_text("12\tcontext 12\n", encoding="utf8")
+    with pytest.raises(ValueError, match="No training words"):
+        read_training_words(numbers)
+
+
+class _FakeStore:
+    """The two ContextStore calls the reader uses."""
+
+    def __init__(self, counts, contexts):
+        self._counts, self._contexts, self.calls = counts, contexts, []
+
+    def counts(self, min_count=1):
+        return iter([(w, c) for w, c in self._counts.items() if c >= min_count])
+
+    def contexts_many(self, words, limit=None):
+        self.calls.append((list(words), limit))
+        return {w: self._contexts[w][:limit] for w in words if w in self._contexts}
+
+
+def test_store_reader_uses_counts_and_one_batched_query():
+    store = _FakeStore(
+        {"movie": 150, "film": 120, "rare": 3, "...": 500, "good": 400},
+        {w: [f"{w} context {i}" for i in range(50)] for w in ["movie", "film", "rare", "...", "good"]},
+    )
+    words = read_training_words(store, min_count=100, max_contexts=4)
+    assert list(words) == ["film", "good", "movie"]
+    assert all(len(c) == 4 for c in words.values())
+    assert store.calls == [(["film", "good", "movie"], 4)]
+    sample = read_training_words(store, min_count=100, max_words=2, seed=3)
+    assert len(sample) == 2 and sample == read_training_words(store, min_count=100, max_words=2, seed=3)
+
+
+def test_split_held_out_is_disjoint_and_seeded():
+    data = {f"w{i}": ["c"] for i in range(20)}
+    train, held = split_held_out(data, 0.25, seed=1)
+    assert len(held) == 5 and not set(train) & set(held) and set(train) | set(held) == set(data)
+    assert split_held_out(data, 5, seed=1) == (train, held)
+    with pytest.raises(ValueError, match="held_out"):
+        split_held_out(data, 20)
+
+
+def test_single_piece_target_is_embedding_row(bert):
+    tokenizer, encoder = bert
+    targets = compute_targets(encoder, tokenizer, ["movie", "film"], ota=OtaConfig(steps=0))
+    row = encoder.get_input_embeddings().weight[tokenizer.convert_tokens_to_ids("movie")]
+    assert torch.equal(targets["movie"], row.detach())
+
+
+def test_ota_lowers_objective_below_mean_of_pieces(bert):
+    tokenizer, encoder = bert
+    words = ["moviest", "filming", "unhappy", "zqx"]
+    assert all(len(word_piece_ids(tokenizer, w)) > 1 for w in words)
+    config = OtaConfig(steps=60, lr=0.01)
+    emb = encoder.get_input_embeddings().weight.detach()
+    init = torch.stack([emb[word_piece_ids(tokenizer, w)].mean(0) for w in words])
+    learned = one_token_approximation(encoder, tokenizer, words, config)
+    before = ota_objective(encoder, tokenizer, words, init, config)
+    after = ota_objective(encoder, tokenizer, words, learned, config)
+    assert learned.shape == (4, 32)
+    assert (after < 0.8 * before).all(), (before, after)
+    assert all(p.requires_grad for p in encoder.parameters())  # restored after freezing
+
+
+def test_ota_batched_equals_one_word_at_a_time(bert):
+    tokenizer, encoder = bert
+    words = ["moviest", "unhappy", "catness"]
+    batched = one_token_approximation(encoder, tokenizer, words, OtaConfig(steps=10, batch_size=8))
+    single = one_token_approximation(encoder, tokenizer, words, OtaConfig(steps=10, batch_size=1))
+    torch.testing.assert_close(batched, single, atol=1e-5, rtol=1e-4)
+
+
+def test_targets_cache_hit_and_key(bert, tmp_path, monkeypatch):
+    tokenizer, encoder = bert
+    words = ["movie", "moviest", "[unused]"]
+    first = compute_targets(encoder, tokenizer, words, ota=OtaConfig(steps=5), cache_dir=tmp_path)
+    assert set(first) == {"movie", "moviest"}  # words with unknown pieces have no target
+    assert len(list(tmp_path.glob("targets-*.safetensors"))) == 1
+    import spacy_bertram.training.targets as targets_module
+
+    def fail(*args, **kwargs):
+        raise AssertionError("OTA ran despite a cached result")
+
+    monkeypatch.setattr(targets_module, "one_token_approximation", fail)
+    again = compute_targets(encoder, tokenizer, words, ota=OtaConfig(steps=5), cache_dir=tmp_path)
+    assert all(torch.equal(first[w], again[w]) for w in first)
+    with pytest.raises(AssertionError, match="OTA ran"):
+        compute_targets(encoder, tokenizer, words, ota=OtaConfig(steps=6), cache_dir=tmp_path)
+    fingerprint = encoder_fingerprint(encoder)
+    with torch.no_grad():
+        encoder.encoder.layer[0].output.dense.bias.add_(1.0)
+    try:
+        assert encoder_fingerprint(encoder) != fingerprint
+    finally:
+        with torch.no_grad():
+            encoder.encoder.layer[0].output.dense.bias.sub_(1.0)
+
+
+def test_roberta_targets_use_in_sentence_pieces(tiny_roberta_path):
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_roberta_path))
+    encoder = AutoModel.from_pretrained(str(tiny_roberta_path))
+    ids = word_piece_ids(tokenizer, "movie")
+    assert tokenizer.convert_ids_to_tokens(ids)[0].startswith("Ġ")
+    targets = compute_targets(encoder, tokenizer, ["movie", "moviegoers"], ota=OtaConfig(steps=3))
+    assert set(targets) == {"movie", "moviegoers"} and targets["moviegoers"].shape == (32,)
