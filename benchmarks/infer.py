@@ -86,10 +86,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--single-words", type=int, default=50,
                         help="words timed one at a time (0: skip that figure)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--encoder", default=None, help="encoder folder (default: MiniLM)")
     parser.add_argument("--corpus", type=Path, default=BROWN)
     args = parser.parse_args()
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     sentences = brown_sentences(args.corpus)
     contexts = pick_words(sentences, args.words, args.contexts, args.skip)
     vocab_words = Counter(t.lower() for s in sentences for t in s if t.isalpha())

@@ -109,3 +109,32 @@ def test_mask_text_becomes_mask_id_in_fast_tokenizer(tiny_bert_path):
     ids = tokenizer(out.predicted.text)["input_ids"]
     assert ids.count(tokenizer.mask_token_id) == 2
     assert tokenizer.unk_token_id not in ids
+
+
+def test_trains_from_a_config_with_the_augmenter(tmp_path):
+    """`spacy train` with the augmenter in [corpora.train]: it runs and sees masked text."""
+    from spacy.cli.init_config import init_config
+    from spacy.cli.train import train
+    from spacy.tokens import DocBin
+
+    nlp = spacy.blank("en")
+    docs = []
+    for i in range(40):
+        doc = nlp.make_doc("a fine good film" if i % 2 else "a dull bad film")
+        doc.cats = {"POS": float(i % 2), "NEG": float(1 - i % 2)}
+        docs.append(doc)
+    DocBin(docs=docs).to_disk(tmp_path / "train.spacy")
+    config = init_config(lang="en", pipeline=["textcat"], optimize="efficiency")
+    config["corpora"]["train"]["augmenter"] = {
+        "@augmenters": "bertram.mask_slash_augmenter.v1", "mask_level": 0.5, "slash_level": 0.5,
+    }
+    config.to_disk(tmp_path / "config.cfg")
+    overrides = {"paths.train": str(tmp_path / "train.spacy"), "paths.dev": str(tmp_path / "train.spacy")}
+    train(tmp_path / "config.cfg", tmp_path / "out",
+          overrides={**overrides, "training.max_steps": 4, "training.eval_frequency": 2})
+    assert (tmp_path / "out" / "model-last" / "config.cfg").is_file()
+    loaded = spacy.util.load_config(tmp_path / "config.cfg", overrides=overrides, interpolate=True)
+    corpus = registry.resolve(loaded["corpora"])["train"]
+    seen = [eg.reference.text for eg in corpus(nlp)]
+    assert len(seen) == 40
+    assert any(MASK in text for text in seen) and any(" / " in text for text in seen)

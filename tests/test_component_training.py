@@ -170,8 +170,14 @@ def predictions(nlp, texts=PREDICT):
     return (
         [doc.cats for doc in docs],
         [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs],
-        [numpy.array(doc._.trf_data.tensors[0]) for doc in docs],
+        [last_hidden_state(doc) for doc in docs],
     )
+
+
+def last_hidden_state(doc: Doc) -> numpy.ndarray:
+    """The doc's (single span's) wordpiece states, without the batch's padding."""
+    data = doc._.trf_data
+    return numpy.array(data.tensors[0][0, : data.wordpieces.lengths[0]])
 
 
 def assert_same(first, second) -> None:
@@ -204,8 +210,9 @@ def test_saved_pipeline_loads_with_identical_predictions(trained, tmp_path):
     assert_same(predictions(spacy.load(model_dir)), expected)
     with nlp.select_pipes(disable=["bertram"]):
         without = predictions(nlp)
-    assert not numpy.allclose(without[2][0], expected[2][0])
-    numpy.testing.assert_allclose(without[2][2], expected[2][2], rtol=1e-5, atol=1e-5)
+    rare_doc, plain_doc = (without[2][0], expected[2][0]), (without[2][2], expected[2][2])
+    assert rare_doc[0].shape != rare_doc[1].shape or not numpy.allclose(*rare_doc)
+    numpy.testing.assert_allclose(*plain_doc, rtol=1e-5, atol=1e-5)
 
 
 def test_replace_listeners_then_save_and_load(trained, tmp_path):

@@ -22,7 +22,9 @@ def nlp():
     return spacy.blank("en")
 
 
-def build(path, mode="replace", get_spans=get_doc_spans, architecture="bertram.TransformerModel.v1"):
+def build(
+    path, mode="replace", get_spans=get_doc_spans, architecture="bertram.TransformerModel.v1"
+):
     config = {"name": str(path), "get_spans": get_spans, "tokenizer_config": {"use_fast": True}}
     if architecture.startswith("bertram"):
         config["mode"] = mode
@@ -298,3 +300,23 @@ def test_copy_keeps_class_mode_and_weights(nlp, slash_model):
         copied.predict([doc]).model_output.last_hidden_state,
         slash_model.predict([doc]).model_output.last_hidden_state,
     )
+
+
+def test_roberta_padded_row_with_its_own_embedding_is_the_plain_output(nlp, tiny_roberta_path):
+    # RoBERTa derives position ids differently from inputs_embeds; real tokens must not care.
+    ours = build(tiny_roberta_path, "replace")
+    plain = build(tiny_roberta_path, architecture="spacy-transformers.TransformerModel.v3")
+    long_doc, short_doc = nlp("the film was great and fun"), nlp("the movie")
+    (piece,) = ours.tokenizer.tokenize(" movie")
+    table = ours.transformer.get_input_embeddings().weight.detach().numpy()
+    set_doc_vectors(short_doc, [1], {1: table[ours.tokenizer.convert_tokens_to_ids(piece)].copy()})
+    assert "[BERTRAM]" in ours.predict([long_doc, short_doc]).wordpieces.strings[1]
+    for got, want in zip(
+        ours.predict([long_doc, short_doc]).doc_data, plain.predict([long_doc, short_doc]).doc_data
+    ):
+        n = want.wordpieces.lengths[0]
+        numpy.testing.assert_allclose(
+            got.model_output.last_hidden_state[0, :n],
+            want.model_output.last_hidden_state[0, :n],
+            atol=1e-5,
+        )

@@ -5,7 +5,13 @@ import numpy
 import pytest
 import torch
 
-from spacy_bertram.model import BertramConfig, BertramModel, NgramVocab, group_contexts
+from spacy_bertram.model import (
+    BertramConfig,
+    BertramModel,
+    NgramVocab,
+    encode_context_vectors,
+    group_contexts,
+)
 
 MODES = ["form", "context", "shallow", "replace", "add"]
 WORDS = ["movie", "movies", "moving", "film", "films", "filming", "actor", "acting", "blue"]
@@ -42,6 +48,16 @@ def test_batched_equals_one_word_at_a_time(model):
         numpy.testing.assert_allclose(batched[word], single, rtol=1e-4, atol=1e-5)
 
 
+def test_chunking_does_not_change_results(model, monkeypatch):
+    from spacy_bertram.model import inference
+
+    whole = model.infer_vectors(CONTEXTS, batch_size=2)
+    monkeypatch.setattr(inference, "_BATCHES_PER_CHUNK", 1)  # chunks of ~2 contexts
+    chunked = model.infer_vectors(CONTEXTS, batch_size=2)
+    for word in CONTEXTS:
+        numpy.testing.assert_allclose(chunked[word], whole[word], rtol=1e-4, atol=1e-5)
+
+
 def test_zero_contexts_fall_back_to_form(model):
     out = model.infer_vectors({"zyxx": [], "cats": ["no occurrence of the word"]})
     form = model.form_vectors(["zyxx", "cats"]).detach().numpy()
@@ -51,6 +67,9 @@ def test_zero_contexts_fall_back_to_form(model):
     else:
         numpy.testing.assert_allclose(out["zyxx"], form[0], atol=1e-6)
         numpy.testing.assert_allclose(out["cats"], form[1], atol=1e-6)
+    forward = model(model.collate([("zyxx", []), ("cats", ["no occurrence"])])).detach().numpy()
+    numpy.testing.assert_allclose(forward[0], out["zyxx"], atol=1e-6)
+    numpy.testing.assert_allclose(forward[1], out["cats"], atol=1e-6)
 
 
 def test_context_cap_uses_the_first_matching_contexts(model):
@@ -58,9 +77,9 @@ def test_context_cap_uses_the_first_matching_contexts(model):
         pytest.skip("form mode reads no context")
     contexts = ["no match", "the dogs ran", "big dogs", "dogs like the river", "sad dogs"]
     capped = model.infer_vectors({"dogs": contexts}, max_contexts=2)["dogs"]
-    first_two = model.infer_vectors({"dogs": ["the dogs ran", "big dogs"]}, max_contexts=None)
+    first_two = model.infer_vectors({"dogs": ["the dogs ran", "big dogs"]}, max_contexts=100)
     numpy.testing.assert_allclose(capped, first_two["dogs"], atol=1e-5)
-    uncapped = model.infer_vectors({"dogs": contexts}, max_contexts=None)["dogs"]
+    uncapped = model.infer_vectors({"dogs": contexts}, max_contexts=100)["dogs"]
     assert not numpy.allclose(capped, uncapped, atol=1e-5)
 
 
@@ -72,6 +91,28 @@ def test_inference_is_deterministic_and_restores_train_mode(model):
     model.eval()
     for word in CONTEXTS:
         numpy.testing.assert_array_equal(first[word], second[word])
+
+
+def test_context_vectors_come_back_in_input_order(model):
+    if model.config.mode == "form":
+        pytest.skip("form mode reads no context")
+    words = list(CONTEXTS)
+    selected = [model.contexts.select(w, CONTEXTS[w], None) for w in words]
+    with torch.inference_mode():
+        form = model.form_vectors(words)
+        vectors, owners = encode_context_vectors(model, selected, form, batch_size=2)
+        batch = model.collate(list(CONTEXTS.items()), max_contexts=100)
+        one_batch = model.encode_contexts(batch.contexts, form)
+    assert owners.tolist() == batch.contexts.context_word.tolist() == [0, 0, 0, 1, 1, 3] + [4] * 5
+    torch.testing.assert_close(vectors, one_batch, atol=1e-5, rtol=1e-4)
+
+
+def test_half_precision_is_a_gpu_only_option(model):
+    full = model.infer_vectors(CONTEXTS, half_precision=False)
+    half = model.infer_vectors(CONTEXTS, half_precision=True)
+    tolerance = 1e-6 if model.device.type == "cpu" else 2e-2
+    for word in CONTEXTS:
+        numpy.testing.assert_allclose(half[word], full[word], atol=tolerance, rtol=tolerance)
 
 
 @pytest.mark.parametrize("save_encoder", [False, True])
@@ -227,6 +268,15 @@ def test_roberta_encoder_add_mode(tiny_roberta_path, tmp_path):
     numpy.testing.assert_allclose(again["movies"], out["movies"], atol=1e-6)
 
 
+def test_config_follows_a_given_ngram_vocab(tiny_bert_path, tmp_path):
+    vocab = NgramVocab.build(WORDS, min_count=1, n_min=2, n_max=3, lowercase=False)
+    model = BertramModel.from_encoder(tiny_bert_path, ngram_vocab=vocab, mode="form")
+    assert (model.config.ngram_min, model.config.ngram_max, model.config.lowercase_ngrams) == (2, 3, False)
+    assert len(model.ngram_vocab) == model.form.embedding.num_embeddings
+    model.save_pretrained(tmp_path)
+    assert BertramModel.from_pretrained(tmp_path).ngram_vocab == vocab
+
+
 def test_bert_gets_unquoted_add(tiny_bert_path):
     model = BertramModel.from_encoder(tiny_bert_path, words=WORDS)
     assert model.config.mode == "add" and model.config.quote_form is False
@@ -264,6 +314,10 @@ def test_bad_arguments(add_model, tiny_bert_path, tmp_path):
         BertramModel.from_encoder(tiny_bert_path)
     with pytest.raises(ValueError, match="mode"):
         BertramModel.from_encoder(tiny_bert_path, words=WORDS, mode="deep")
+    with pytest.raises(TypeError, match="embedding_dim"):
+        BertramModel.from_encoder(tiny_bert_path, words=WORDS, embedding_dim=8)
+    with pytest.raises(TypeError, match="n_layers"):
+        BertramModel.from_encoder(tiny_bert_path, words=WORDS, n_layers=8)
     with pytest.raises(FileNotFoundError, match="no-such-encoder"):
         BertramModel.from_encoder(tmp_path / "no-such-encoder", words=WORDS)
     assert add_model.infer_vectors({}) == {}

@@ -67,16 +67,18 @@ def test_analyse(wordnet, form, tag, expected):
     ("purchase", "v", "past", "purchased"),
     ("purchase", "v", "gerund", "purchasing"),
     ("buy", "v", "past", "bought"),
-    ("stop", "v", "past", None),          # stopped or stoped: doubling is not guessed
+    ("stop", "v", "past", "stopped"),     # from verb.exc
+    ("visit", "v", "past", None),         # visited or visitted: doubling is not guessed
     ("eat", "v", "past", None),           # ate or eaten: ambiguous irregular verb
-    ("potato", "n", "plural", None),      # -o plural: not guessed
+    ("potato", "n", "plural", "potatoes"),  # from noun.exc
+    ("piano", "n", "plural", None),       # -o plural without an exception: not guessed
 ])
 def test_inflect(wordnet, lemma, pos, inflection, expected):
     assert inflect(lemma, Analysis(lemma, pos, inflection), wordnet) == expected
 
 
 def test_synonyms_same_pos_rare_only_inflected(wordnet):
-    freq = FakeFrequency({"auto", "automobile", "machine", "purchase", "purchased"})
+    freq = FakeFrequency({"auto", "automobile", "machine", "automobiles", "machines", "purchased"})
     subs = SubstitutionDictionary(freq, wordnet, misspelling_share=0.0)
     assert subs.synonyms("car") == ["motorcar"]
     assert subs.synonyms("cars") == ["motorcars"]

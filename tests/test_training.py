@@ -57,9 +57,15 @@ def epoch_losses(log, stage):
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_bert_path, tmp_path_factory):
+def targets_cache(tmp_path_factory):
+    """One targets cache for all runs on the same words: OTA runs once."""
+    return tmp_path_factory.mktemp("targets")
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_bert_path, tmp_path_factory, targets_cache):
     folder = tmp_path_factory.mktemp("run") / "model"
-    train_bertram(tiny_bert_path, synthetic_corpus(), folder, small_config(), show_progress=False)
+    train_bertram(tiny_bert_path, synthetic_corpus(), folder, small_config(), cache_dir=targets_cache, show_progress=False)
     return folder
 
 
@@ -90,7 +96,7 @@ def test_add_stage_keeps_the_form_part_frozen(trained):
     assert not torch.equal(final["output.weight"], context["output.weight"])
 
 
-def test_resumed_run_ends_with_the_same_weights(trained, tiny_bert_path, tmp_path, monkeypatch):
+def test_resumed_run_ends_with_the_same_weights(trained, tiny_bert_path, tmp_path, monkeypatch, targets_cache):
     folder = tmp_path / "resumed"
     real = stages_module.train_on_cache
 
@@ -101,11 +107,11 @@ def test_resumed_run_ends_with_the_same_weights(trained, tiny_bert_path, tmp_pat
 
     monkeypatch.setattr("spacy_bertram.training.trainer.train_on_cache", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        train_bertram(tiny_bert_path, synthetic_corpus(), folder, small_config(), show_progress=False)
+        train_bertram(tiny_bert_path, synthetic_corpus(), folder, small_config(), cache_dir=targets_cache, show_progress=False)
     assert (folder / "stage2-form" / "stage.json").is_file()
     assert not (folder / "stage3-add").exists()
     monkeypatch.setattr("spacy_bertram.training.trainer.train_on_cache", real)
-    train_bertram(tiny_bert_path, synthetic_corpus(), folder, small_config(), show_progress=False)
+    train_bertram(tiny_bert_path, synthetic_corpus(), folder, small_config(), cache_dir=targets_cache, show_progress=False)
     log = read_log(folder)
     assert len(epoch_losses(log, "context")) == 4  # stage 1 was not trained again
     expected = load_file(str(trained / "model.safetensors"))
@@ -114,10 +120,10 @@ def test_resumed_run_ends_with_the_same_weights(trained, tiny_bert_path, tmp_pat
     assert all(torch.equal(expected[k], resumed[k]) for k in expected)
 
 
-def test_seed_decides_the_weights(tiny_bert_path, tmp_path):
+def test_seed_decides_the_weights(tiny_bert_path, tmp_path, targets_cache):
     def run(name, seed):
         config = small_config(mode="form", seed=seed)
-        train_bertram(tiny_bert_path, synthetic_corpus(), tmp_path / name, config, show_progress=False)
+        train_bertram(tiny_bert_path, synthetic_corpus(), tmp_path / name, config, cache_dir=targets_cache, show_progress=False)
         return load_file(str(tmp_path / name / "model.safetensors"))["form.embedding.weight"]
 
     first, again, other = run("a", 0), run("b", 0), run("c", 1)
@@ -141,15 +147,17 @@ def _context_model(tiny_bert_path, mode="context"):
 def test_stage1_cache_means_no_encoder_calls_after_it(tiny_bert_path):
     model, corpus, targets = _context_model(tiny_bert_path)
     calls = []
-    model.encoder.register_forward_hook(lambda *args: calls.append(1))
+    model.encoder.register_forward_hook(lambda module, *args: calls.append(module.training))
     cache = encode_context_cache(model, corpus, max_contexts=8, batch_size=16)
     assert len(calls) == -(-cache.vectors.shape[0] // 16) and cache.vectors.shape[0] == 8 * len(corpus)
     config = StageConfig(epochs=3, lr=1e-2, batch_size=8)
     losses = train_on_cache(model, cache, targets, config, ["mimicking", "output"], sample_range=(2, 8), seed=0, desc="context")
     assert len(calls) == -(-cache.vectors.shape[0] // 16)  # epochs 1..3 ran on the cache alone
     assert losses[-1] < losses[0]
-    train_end_to_end(model, corpus, targets, StageConfig(1, 1e-2, 8), ["mimicking", "output"], sample_range=(2, 8), seed=0)
+    uncached = train_end_to_end(model, corpus, targets, StageConfig(2, 1e-2, 8), ["mimicking", "output"], sample_range=(2, 8), seed=0)
     assert len(calls) > -(-cache.vectors.shape[0] // 16) + 2  # without the cache: every step
+    assert uncached[-1] < uncached[0]
+    assert not any(calls)  # the frozen encoder ran in eval mode (dropout off) every time
 
 
 def test_cached_training_matches_the_model_forward(tiny_bert_path):
@@ -165,10 +173,11 @@ def test_cached_training_matches_the_model_forward(tiny_bert_path):
     torch.testing.assert_close(from_cache.detach(), direct, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["shallow", "replace"])
-def test_combined_stage_trains_other_modes(tiny_bert_path, tmp_path, mode):
+def test_combined_stage_trains_other_modes(tiny_bert_path, tmp_path, mode, targets_cache):
     config = small_config(mode=mode, context=StageConfig(1, 1e-2, 8), form=StageConfig(1, 1e-2, 8))
-    folder = train_bertram(tiny_bert_path, synthetic_corpus(), tmp_path / mode, config, show_progress=False)
+    folder = train_bertram(tiny_bert_path, synthetic_corpus(), tmp_path / mode, config, cache_dir=targets_cache, show_progress=False)
     losses = epoch_losses(read_log(folder), "combined")
     assert losses[-1] < losses[0], losses
     assert BertramModel.from_pretrained(folder).config.mode == mode

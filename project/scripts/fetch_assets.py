@@ -4,21 +4,12 @@ A mirror holds each asset at its path below `assets/` (a folder asset may be a
 `NAME.tar.gz` archive there). Checksums from project.yml are verified. Without a
 mirror, `spacy project assets` downloads the same files from their origins.
 """
-import hashlib
 import shutil
 import tarfile
 from pathlib import Path
 
 import typer
-from weasel.util import load_project_config
-
-
-def md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as file_:
-        for block in iter(lambda: file_.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+from weasel.util import get_checksum, load_project_config
 
 
 def copy_folder(source: Path, dest: Path) -> None:
@@ -37,7 +28,7 @@ def main(
     project_dir: Path = typer.Option(Path("."), help="The project folder (holding project.yml)"),
     extra: bool = typer.Option(False, "--extra", help="Also copy assets marked `extra`"),
 ) -> None:
-    """Copy every asset of project.yml that is missing from the mirror, checking its md5."""
+    """Copy each asset of project.yml that is not there yet from the mirror, checking its md5."""
     assets = load_project_config(project_dir)["assets"]
     missing = []
     for asset in assets:
@@ -47,19 +38,20 @@ def main(
         source = mirror / Path(asset["dest"]).relative_to("assets")
         if dest.exists():
             continue
+        if not source.exists():
+            missing.append(asset["dest"])
+            continue
         if "git" in asset:
-            if not source.exists():
-                missing.append(asset["dest"])
-                continue
             copy_folder(source, dest)
         else:
-            if not source.is_file():
-                missing.append(asset["dest"])
-                continue
-            if asset.get("checksum") and md5(source) != asset["checksum"]:
-                raise typer.BadParameter(f"checksum mismatch for {source}: not the asset {asset['dest']}")
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, dest)
+        if asset.get("checksum") and get_checksum(dest) != asset["checksum"]:
+            if dest.is_dir():
+                shutil.rmtree(dest)
+            else:
+                dest.unlink()
+            raise typer.BadParameter(f"{source} is not the asset {asset['dest']}: its md5 differs")
         typer.echo(f"{asset['dest']} <- {source}")
     if missing:
         typer.echo(

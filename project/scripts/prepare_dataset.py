@@ -1,9 +1,10 @@
-"""Turn a labelled text-classification dataset into train/dev/test DocBins.
+"""Turn a labelled text-classification dataset into train and dev DocBins.
 
 Tasks: `sst2` (tab-separated `sentence<TAB>label`, from LOVE's copy of SST-2), and the
 nltk_data corpora `sentence_polarity`, `subjectivity` and `qc` (TREC, coarse labels).
-The task's own test split (SST-2's dev set, TREC's test set) becomes `test`: the
-candidates for rarification. `dev` is held out from the training data.
+The task's own evaluation split (SST-2's dev set, TREC's test set) becomes `dev`;
+tasks without one hold `dev` out of the training data. Rarification later splits
+its test candidates off `train`.
 """
 import random
 import zipfile
@@ -23,7 +24,7 @@ def read_sst2(folder: Path) -> Dict[str, List[Example]]:
         rows = (line.rsplit("\t", 1) for line in path.read_text(encoding="utf8").splitlines() if line.strip())
         return [(text.strip(), SST2_LABELS[label.strip()]) for text, label in rows]
 
-    return {"train": read(folder / "train.tsv"), "test": read(folder / "dev.tsv")}
+    return {"train": read(folder / "train.tsv"), "dev": read(folder / "dev.tsv")}
 
 
 def read_zip_lines(path: Path, members: Dict[str, str]) -> List[Example]:
@@ -45,7 +46,7 @@ def read_qc(path: Path) -> Dict[str, List[Example]]:
             lines = archive.read(member).decode("latin-1").splitlines()
             return [(line.split(" ", 1)[1].strip(), line.split(":", 1)[0]) for line in lines if line.strip()]
 
-        return {"train": read("qc/train.txt"), "test": read("qc/test.txt")}
+        return {"train": read("qc/train.txt"), "dev": read("qc/test.txt")}
 
 
 def read_task(task: str, source: Path) -> Dict[str, List[Example]]:
@@ -75,27 +76,24 @@ def write_docbin(nlp, examples: List[Example], labels: List[str], path: Path) ->
 def main(
     task: str = typer.Argument(..., help="sst2 | sentence_polarity | subjectivity | qc"),
     source: Path = typer.Argument(..., help="The task's asset: SST-2 folder or nltk zip", exists=True),
-    output_dir: Path = typer.Argument(..., help="Folder for train.spacy, dev.spacy and test.spacy"),
-    dev_size: int = typer.Option(500, "--dev-size", help="Training examples held out as dev"),
-    test_size: int = typer.Option(1000, "--test-size", help="Test examples when the task has no test split"),
+    output_dir: Path = typer.Argument(..., help="Folder for train.spacy and dev.spacy"),
+    dev_size: int = typer.Option(1000, "--dev-size", help="Examples held out as dev when the task has no dev split"),
     max_train: int = typer.Option(0, "--max-train", help="Cap on training examples (0: all)"),
-    max_test: int = typer.Option(0, "--max-test", help="Cap on test examples (0: all)"),
+    max_dev: int = typer.Option(0, "--max-dev", help="Cap on dev examples (0: all)"),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Shuffle with a fixed seed, split, and write DocBins with one-hot `doc.cats`."""
+    """Shuffle with a fixed seed, split, cap, and write DocBins with one-hot `doc.cats`."""
     splits = read_task(task, source)
     rng = random.Random(seed)
-    train = list(splits["train"])
+    train, dev = list(splits["train"]), list(splits.get("dev", []))
     rng.shuffle(train)
-    test = splits.get("test") or train[:test_size]
-    train = train[test_size:] if "test" not in splits else train
-    dev, train = train[:dev_size], train[dev_size:]
-    train = train[:max_train] if max_train else train
-    test = test[:max_test] if max_test else test
+    rng.shuffle(dev)
+    if not dev:
+        dev, train = train[:dev_size], train[dev_size:]
     labels = sorted({label for _, label in splits["train"]})
     nlp = spacy.blank("en")
-    for name, examples in (("train", train), ("dev", dev), ("test", test)):
-        write_docbin(nlp, examples, labels, output_dir / f"{name}.spacy")
+    write_docbin(nlp, train[:max_train] if max_train else train, labels, output_dir / "train.spacy")
+    write_docbin(nlp, dev[:max_dev] if max_dev else dev, labels, output_dir / "dev.spacy")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-COMMAND_MODULES = ("rarify", "evaluate", "train")
+COMMAND_MODULES = ("rarify", "evaluate", "train", "index")
 
 
 def main() -> None:

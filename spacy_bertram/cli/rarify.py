@@ -1,9 +1,10 @@
 """`rarify split` and `rarify apply`: build a rarified test set (BERTRAM section 4).
 
     python -m spacy_bertram rarify split data.spacy corpus/
-    python -m spacy_bertram train ... / spacy train configs/baseline.cfg --paths.train corpus/train.spacy
+    python -m spacy train baseline.cfg --paths.train corpus/train.spacy --paths.dev dev.spacy
     python -m spacy_bertram rarify apply training/model-best corpus/candidates.spacy corpus/rarified.spacy
 
+The baseline config should use "bertram.mask_slash_augmenter.v1" in [corpora.train].
 Both steps must get the same substitution options (seed, misspelling share, threshold).
 """
 from pathlib import Path

@@ -17,15 +17,14 @@ import json
 import os
 import random
 import sqlite3
+import threading
 import time
 import warnings
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, TypeVar, Union
 
 import numpy
 from spacy.attrs import LOWER
-from spacy.language import Language
 from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc, Span
 
@@ -36,6 +35,8 @@ APPLICATION_ID = 0x42525452  # "BRTR": marks the file as a spacy-bertram context
 BUSY_TIMEOUT_MS = 60_000
 WRITE_RETRIES = 8
 DEFAULT_BATCH_SIZE = 5_000
+DEFAULT_MAX_CONTEXTS = 256
+DEFAULT_SEED = 0
 _SQL_INT_MAX = 2**63 - 1
 
 T = TypeVar("T")
@@ -59,15 +60,17 @@ CREATE TABLE sources (
 );
 """
 
+# One statement for many words: per word, one index seek finds the key of its
+# limit-th context, then a range scan of its contexts up to that key.
 _CONTEXTS_MANY = """
-SELECT r.word, s.text FROM (
-    SELECT c.word AS word, c.sentence_id AS sentence_id,
-           ROW_NUMBER() OVER (PARTITION BY c.word ORDER BY c.key) AS rank
-    FROM contexts AS c
-    WHERE c.word IN (SELECT value FROM json_each(?))
-) AS r JOIN sentences AS s ON s.id = r.sentence_id
-WHERE r.rank <= ?
-ORDER BY r.word, r.rank
+SELECT c.word, s.text
+FROM (SELECT DISTINCT value AS word FROM json_each(?)) AS q
+JOIN contexts AS c ON c.word = q.word
+JOIN sentences AS s ON s.id = c.sentence_id
+WHERE c.key <= COALESCE(
+    (SELECT key FROM contexts WHERE word = q.word ORDER BY key LIMIT 1 OFFSET ?), 9223372036854775807
+)
+ORDER BY c.word, c.key
 """
 
 _KTH_KEYS = """
@@ -78,22 +81,20 @@ SELECT word, key FROM (
 """
 
 
-@lru_cache(maxsize=1)
+_per_thread = threading.local()
+
+
 def english_tokenizer() -> Tokenizer:
-    """The blank English tokenizer that defines how the store splits and keys words."""
-    import spacy
+    """The blank English tokenizer that defines how the store splits and keys words.
 
-    return spacy.blank("en").tokenizer
+    One per thread (tokenizers keep a cache), built once.
+    """
+    tokenizer = getattr(_per_thread, "tokenizer", None)
+    if tokenizer is None:
+        import spacy
 
-
-@lru_cache(maxsize=1)
-def sentence_splitter() -> Language:
-    """A blank English pipeline with the rule-based sentencizer, for raw text."""
-    import spacy
-
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
-    return nlp
+        tokenizer = _per_thread.tokenizer = spacy.blank("en").tokenizer
+    return tokenizer
 
 
 def word_key(word: str) -> str:
@@ -103,11 +104,39 @@ def word_key(word: str) -> str:
 
 def is_indexed_word(text: str) -> bool:
     """Only tokens with at least one letter get counts and contexts."""
-    return any(c.isalpha() for c in text)
+    result = _word_flags.get(text)
+    if result is None:
+        result = _word_flags[text] = any(c.isalpha() for c in text)
+    return result
 
 
 def _is_space(text: str) -> bool:
     return not text or text.isspace()
+
+
+_word_flags: Dict[str, bool] = {}
+
+
+class SourceRecord(NamedTuple):
+    """An indexed corpus source, recorded with the text it contributed."""
+
+    digest: str
+    name: str
+    sentences: int
+    tokens: int
+
+
+def make_batch(
+    sentences: Sequence[str],
+    lower_hashes: Sequence[numpy.ndarray],
+    lookup: Callable[[int], str],
+    cap: int,
+    seed: int,
+) -> ContextBatch:
+    """A ContextBatch of tokenized sentences, keyed and filtered as the store keys words."""
+    return ContextBatch.from_token_arrays(
+        sentences, lower_hashes, lookup, cap=cap, seed=seed, is_word=is_indexed_word, is_space=_is_space
+    )
 
 
 class ContextStore:
@@ -116,27 +145,31 @@ class ContextStore:
     path: the store file; created (with its settings) when missing or empty.
     max_contexts_per_word, seed: the sampling settings, recorded in a new store.
         An existing store keeps the settings it was built with (a warning says
-        so when different ones are given), so its samples stay consistent.
+        so when different ones are given; None takes them silently), so its
+        samples stay consistent.
     read_only: open an existing store for reading only.
     """
 
     def __init__(
         self,
         path: Union[str, Path],
-        max_contexts_per_word: int = 256,
-        seed: int = 0,
+        max_contexts_per_word: Optional[int] = DEFAULT_MAX_CONTEXTS,
+        seed: Optional[int] = DEFAULT_SEED,
         read_only: bool = False,
     ) -> None:
-        if not isinstance(max_contexts_per_word, int) or max_contexts_per_word < 1:
+        if max_contexts_per_word is not None and (
+            not isinstance(max_contexts_per_word, int) or max_contexts_per_word < 1
+        ):
             raise ValueError(
                 f"max_contexts_per_word must be a positive integer, got {max_contexts_per_word!r}."
             )
-        if not isinstance(seed, int):
+        if seed is not None and not isinstance(seed, int):
             raise TypeError(f"seed must be an integer, got {type(seed).__name__}.")
         self.path = Path(path)
         self.read_only = bool(read_only)
-        self.max_contexts_per_word = max_contexts_per_word
-        self.seed = seed
+        self._requested = (max_contexts_per_word, seed)
+        self.max_contexts_per_word = DEFAULT_MAX_CONTEXTS if max_contexts_per_word is None else max_contexts_per_word
+        self.seed = DEFAULT_SEED if seed is None else seed
         self._conn: Optional[sqlite3.Connection] = None
         self._pid: Optional[int] = None
         # word -> key of its k-th context, for words at the cap. Keys only ever
@@ -148,6 +181,7 @@ class ContextStore:
 
     def __getstate__(self) -> Dict[str, Any]:
         return {
+            "_requested": (None, None),
             "path": self.path,
             "read_only": self.read_only,
             "max_contexts_per_word": self.max_contexts_per_word,
@@ -234,7 +268,7 @@ class ContextStore:
             )
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         recorded = (int(meta["max_contexts_per_word"]), int(meta["seed"]))
-        given = (self.max_contexts_per_word, self.seed)
+        given = tuple(r if g is None else g for g, r in zip(self._requested, recorded))
         if recorded != given and not self.read_only:
             warnings.warn(
                 f"The context store {self.path} was built with max_contexts_per_word="
@@ -340,7 +374,7 @@ class ContextStore:
                 added += self._add_arrays(sentences, arrays, vocab)
                 sentences, arrays = [], []
             vocab = doc.vocab
-            for text, array in doc_sentences(doc):
+            for text, array, _, _ in doc_sentences(doc):
                 sentences.append(text)
                 arrays.append(array)
         if sentences:
@@ -355,21 +389,13 @@ class ContextStore:
         self, sentences: Sequence[str], lower_hashes: Sequence[numpy.ndarray], lookup: Callable[[int], str]
     ) -> ContextBatch:
         """A ContextBatch of tokenized sentences with this store's sampling settings."""
-        return ContextBatch.from_token_arrays(
-            sentences,
-            lower_hashes,
-            lookup,
-            cap=self.max_contexts_per_word,
-            seed=self.seed,
-            is_word=is_indexed_word,
-            is_space=_is_space,
-        )
+        return make_batch(sentences, lower_hashes, lookup, self.max_contexts_per_word, self.seed)
 
-    def add_batch(self, batch: ContextBatch, sources: Sequence[Tuple[str, str]] = ()) -> None:
+    def add_batch(self, batch: ContextBatch, sources: Sequence[SourceRecord] = ()) -> None:
         """Merge a batch into the store in one transaction.
 
-        sources: (digest, name) pairs recorded in the same transaction, so an
-        interrupted indexing run never records a source whose text is missing.
+        sources: the corpus sources whose text the batch holds, recorded in the same
+        transaction, so an interrupted indexing run never records a missing source.
         """
         self._check_writable()
         if (batch.cap, batch.seed) != (self.max_contexts_per_word, self.seed):
@@ -381,7 +407,7 @@ class ContextStore:
         new_thresholds = self._retry(lambda: self._write(conn, batch, sources))
         self._thresholds.update(new_thresholds)
 
-    def _write(self, conn: sqlite3.Connection, batch: ContextBatch, sources: Sequence[Tuple[str, str]]) -> Dict[str, int]:
+    def _write(self, conn: sqlite3.Connection, batch: ContextBatch, sources: Sequence[SourceRecord]) -> Dict[str, int]:
         cap = self.max_contexts_per_word
         thresholds = numpy.array(
             [self._thresholds.get(w, _SQL_INT_MAX) for w in batch.words], dtype=numpy.int64
@@ -410,7 +436,7 @@ class ContextStore:
             )
             conn.executemany(
                 "INSERT OR IGNORE INTO sources (digest, name, sentences, tokens, indexed_at) VALUES (?, ?, ?, ?, ?)",
-                [(digest, name, batch.n_sentences, batch.n_tokens, time.time()) for digest, name in sources],
+                [(*source, time.time()) for source in sources],
             )
             conn.execute("COMMIT")
         except BaseException:
@@ -453,9 +479,10 @@ class ContextStore:
         words = list(words)
         keys = sorted({word_key(w) for w in words})
         found: Dict[str, List[str]] = {key: [] for key in keys}
-        max_rank = _SQL_INT_MAX if limit is None else _sql_limit(limit)
-        for key, text in self._connection().execute(_CONTEXTS_MANY, (json.dumps(keys), max_rank)):
-            found[key].append(text)
+        offset = _SQL_INT_MAX if limit is None else _sql_limit(limit) - 1
+        if offset >= 0:
+            for key, text in self._connection().execute(_CONTEXTS_MANY, (json.dumps(keys), offset)):
+                found[key].append(text)
         return {w: list(found[word_key(w)]) for w in words}
 
     def count(self, word: str) -> int:
@@ -509,14 +536,14 @@ class ContextStore:
         }
 
 
-def doc_sentences(doc: Doc) -> Iterator[Tuple[str, numpy.ndarray]]:
-    """(text, LOWER hashes) of each sentence of a doc (the whole doc if unsplit)."""
+def doc_sentences(doc: Doc) -> Iterator[Tuple[str, numpy.ndarray, int, int]]:
+    """(text, LOWER hashes, start, end) of each sentence of a doc (the whole doc if unsplit)."""
     lowers = doc.to_array(LOWER)
     spans: Iterable[Span] = doc.sents if doc.has_annotation("SENT_START") else [doc[:]]
     for span in spans:
         text = span.text.strip()
         if text:
-            yield text, lowers[span.start : span.end]
+            yield text, lowers[span.start : span.end], span.start, span.end
 
 
 def _sql_limit(limit: Optional[int]) -> int:

@@ -1,15 +1,19 @@
 """Evaluation: word similarity (CRW), mimicking quality, downstream accuracy on rarified
-test sets, and significance tests between systems."""
+test sets, and significance tests between systems.
+
+Mimicking quality (mean cosine to the targets of held-out frequent words) is
+training's own metric, re-exported here so that all evaluations live in one place.
+"""
+from ..training.metrics import mimicking_cosine
 from .crw import evaluate_crw, similarity_table, wordpiece_mean_vectors
 from .downstream import DownstreamReport, evaluate_downstream, instance_groups
-from .mimicking import mean_cosine, mimicking_cosine
 from .report import markdown_table, write_report
 from .significance import mcnemar_exact, paired_bootstrap
 from .similarity import evaluate_similarity, read_crw_archive, read_pairs, spearman
 
 __all__ = [
     "DownstreamReport", "evaluate_crw", "evaluate_downstream", "evaluate_similarity",
-    "instance_groups", "markdown_table", "mcnemar_exact", "mean_cosine", "mimicking_cosine",
+    "instance_groups", "markdown_table", "mcnemar_exact", "mimicking_cosine",
     "paired_bootstrap", "read_crw_archive", "read_pairs", "similarity_table", "spearman",
     "wordpiece_mean_vectors", "write_report",
 ]

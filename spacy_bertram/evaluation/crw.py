@@ -68,7 +68,8 @@ def evaluate_crw(
 
     Models come as folders (`model_paths`) or already loaded (`models`, labelled by
     mode). If none of them is a form-mode model, a "form-only" row is read from the
-    first model that has a trained form part (any mode but "context").
+    first model that has a trained form part (any mode but "context"). The
+    mean-of-wordpieces row uses `encoder_path`, else the first model's encoder.
     """
     from ..model import BertramModel
 
@@ -77,7 +78,7 @@ def evaluate_crw(
                ((p, BertramModel.from_pretrained(p)) for p in model_paths)]
     words = sorted({w for pair in data.pairs for w in (pair.first, pair.second)})
     rare = {w: data.contexts[w] for w in words if data.contexts.get(w)}
-    if loaded:
+    if loaded and encoder_path is None:
         tokenizer, encoder = loaded[0][1].tokenizer, loaded[0][1].encoder
     else:
         from transformers import AutoModel, AutoTokenizer
@@ -86,17 +87,20 @@ def evaluate_crw(
 
         path = resolve_encoder_path(encoder_path)
         tokenizer, encoder = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
-    base = wordpiece_mean_vectors(tokenizer, encoder, words)
-    results = {MEAN_OF_WORDPIECES: evaluate_similarity(data.pairs, base)}
+    results = {
+        MEAN_OF_WORDPIECES: evaluate_similarity(
+            data.pairs, wordpiece_mean_vectors(tokenizer, encoder, words)
+        )
+    }
     for label, model in loaded:
-        vectors = dict(base)
+        vectors = wordpiece_mean_vectors(model.tokenizer, model.encoder, words)
         vectors.update(bertram_vectors(model, rare, max_contexts, batch_size))
         results[label] = evaluate_similarity(data.pairs, vectors)
     if not any(m.config.mode == "form" for _, m in loaded):
         with_form = [(label, m) for label, m in loaded if m.config.mode != "context"]
         if with_form:
             label, model = with_form[0]
-            vectors = dict(base)
+            vectors = wordpiece_mean_vectors(model.tokenizer, model.encoder, words)
             vectors.update(form_only_vectors(model, sorted(rare)))
             results[f"form-only (form part of {label})"] = evaluate_similarity(data.pairs, vectors)
     return results

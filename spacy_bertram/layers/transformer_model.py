@@ -201,7 +201,8 @@ def _collect_vectors(
             rare.append(offset + i)
             vectors.append(vector)
         offset += len(doc)
-    return numpy.asarray(rare, dtype="int64"), numpy.stack(vectors) if vectors else numpy.zeros((0, width), "f")
+    matrix = numpy.stack(vectors) if vectors else numpy.zeros((0, width), dtype="float32")
+    return numpy.asarray(rare, dtype="int64"), matrix
 
 
 @registry.architectures("bertram.TransformerModel.v1")

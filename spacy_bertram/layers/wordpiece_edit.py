@@ -9,7 +9,7 @@ truncation. Two modes:
   the surface form and the vector.
 
 Alignment indices are flat positions ``row * padded_width + col``, as in
-spacy-transformers. A rare word whose pieces it shares with another rare word (one
+spacy-transformers. A rare word that shares a wordpiece with another rare word (one
 wordpiece covering both) is left as it is: neither slot would be well defined.
 """
 from dataclasses import dataclass, replace

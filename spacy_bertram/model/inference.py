@@ -5,7 +5,7 @@ batches, so the encoder (the only expensive part) runs on dense batches whatever
 number of contexts per word. BERTRAM's own layers then run once per chunk of words.
 """
 import contextlib
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -29,8 +29,9 @@ def infer_vectors(
 ) -> Dict[str, numpy.ndarray]:
     """{word: [context, ...]} -> {word: float32 vector of size model.embedding_dim}.
 
-    At most `max_contexts` (default: the config's) contexts per word are used: the
-    first ones, in the given order, that contain the word. A word with no usable
+    At most `max_contexts` contexts per word are used (None: the config's
+    `max_contexts`, which may itself be None for no cap): the first ones, in the
+    given order, that contain the word. A word with no usable
     context is represented by its form alone. `half_precision` (default: the
     config's) runs the encoder under float16 autocast; it applies on GPU only.
     """
@@ -50,7 +51,7 @@ def infer_vectors(
     model.eval()
     results: Dict[str, numpy.ndarray] = {}
     progress = tqdm(
-        total=sum(len(s) for s in selected) or len(words),
+        total=sum(len(s) for s in selected) if use_contexts else len(words),
         disable=not show_progress,
         desc="BERTRAM",
         unit="ctx" if use_contexts else "word",
@@ -81,16 +82,40 @@ def _infer_chunk(
     if model.config.mode == "form":
         progress.update(len(words))
         return form.float().cpu().numpy()
-    texts = [text for group in selected for text in group]
-    owners = torch.tensor(
-        [i for i, group in enumerate(selected) for _ in group], dtype=torch.long
+    vectors, owners = encode_context_vectors(
+        model, selected, form, batch_size=batch_size, half_precision=half, progress=progress
     )
+    grouped, mask = group_contexts(
+        vectors, owners, len(words), model.config.hidden_size, model.device
+    )
+    out = model.combine(form, model.mimic(grouped, mask), mask.any(dim=1))
+    return out.float().cpu().numpy()
+
+
+def encode_context_vectors(
+    model: BertramModel,
+    selected: Sequence[Sequence[str]],
+    form: Optional[torch.Tensor] = None,
+    *,
+    batch_size: int = 64,
+    half_precision: bool = False,
+    progress: Optional[tqdm] = None,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Encoder states at the read mask of every context, in full length-sorted batches.
+
+    `selected[i]` holds word i's masked contexts (`model.contexts.select`); `form`
+    ([n_words, embedding_dim]) is needed in "add"/"replace" mode. Returns the vectors
+    [n_contexts, hidden_size] in input order and each context's word index [n_contexts].
+    Call it under `torch.inference_mode()` or `torch.no_grad()` when nothing trains.
+    """
+    texts = [text for group in selected for text in group]
+    owners = torch.tensor([i for i, group in enumerate(selected) for _ in group], dtype=torch.long)
     encoded = model.contexts.encode(texts)
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))
     vectors = torch.empty((len(encoded), model.config.hidden_size), device=model.device)
     autocast = (
         torch.autocast(device_type="cuda", dtype=torch.float16)
-        if half and model.device.type == "cuda"
+        if half_precision and model.device.type == "cuda"
         else contextlib.nullcontext()
     )
     for begin in range(0, len(order), batch_size):
@@ -99,12 +124,9 @@ def _infer_chunk(
         with autocast:
             states = model.encode_contexts(batch.to(model.device), form)
         vectors[torch.tensor(rows, device=model.device)] = states.float()
-        progress.update(len(rows))
-    grouped, mask = group_contexts(
-        vectors, owners, len(words), model.config.hidden_size, model.device
-    )
-    out = model.combine(form, model.mimic(grouped, mask), mask.any(dim=1))
-    return out.float().cpu().numpy()
+        if progress is not None:
+            progress.update(len(rows))
+    return vectors, owners
 
 
 def _chunks(sizes: Sequence[int], limit: int):

@@ -92,6 +92,7 @@ class ContextTokenizer:
         sentinel = -7
         wrapped = tokenizer.build_inputs_with_special_tokens([sentinel])
         self.n_lead = wrapped.index(sentinel)
+        self.lead_ids, self.trail_ids = wrapped[: self.n_lead], wrapped[self.n_lead + 1 :]
         self.n_special = len(wrapped) - 1
         self.prefix: List[int] = []
         self.slot_in_prefix = -1
@@ -148,13 +149,11 @@ class ContextTokenizer:
 
     def pad(self, encoded: Sequence[EncodedContext], context_word: Sequence[int]) -> ContextBatch:
         width = max(len(e.input_ids) for e in encoded)
-        ids = torch.full((len(encoded), width), self.pad_id, dtype=torch.long)
-        attention = torch.zeros((len(encoded), width), dtype=torch.long)
-        for row, enc in enumerate(encoded):
-            ids[row, : len(enc.input_ids)] = torch.tensor(enc.input_ids, dtype=torch.long)
-            attention[row, : len(enc.input_ids)] = 1
+        rows = [e.input_ids + [self.pad_id] * (width - len(e.input_ids)) for e in encoded]
+        lengths = torch.tensor([len(e.input_ids) for e in encoded], dtype=torch.long)
+        attention = (torch.arange(width).unsqueeze(0) < lengths.unsqueeze(1)).long()
         return ContextBatch(
-            input_ids=ids,
+            input_ids=torch.tensor(rows, dtype=torch.long),
             attention_mask=attention,
             read_positions=torch.tensor([e.read_position for e in encoded], dtype=torch.long),
             slot_positions=torch.tensor([e.slot_position for e in encoded], dtype=torch.long),
@@ -182,7 +181,7 @@ class ContextTokenizer:
             start = min(max(0, read - self.budget // 2), len(ids) - self.budget)
             ids = ids[start : start + self.budget]
             read -= start
-        input_ids = self.tokenizer.build_inputs_with_special_tokens(self.prefix + ids)
+        input_ids = self.lead_ids + self.prefix + ids + self.trail_ids
         read_position = self.n_lead + len(self.prefix) + read
         if self.mode == "add":
             slot = self.n_lead + self.slot_in_prefix

@@ -10,6 +10,7 @@ training stages can move weights between models with `load_parts`:
 - `gate`: the shallow mode's gate over (context, form); only in "shallow" mode
 - `encoder`: the frozen transformer; always in eval mode, never trained
 """
+import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from .ngrams import NGRAMS_NAME, PAD_ID, NgramVocab
 WEIGHTS_NAME = "model.safetensors"
 ENCODER_DIR = "encoder"
 TRAINABLE_PARTS = ("form", "mimicking", "output", "gate")
+_FROM_ENCODER = {"encoder_path", "mode", "embedding_dim", "hidden_size"}
 
 
 @dataclass
@@ -159,9 +161,22 @@ class BertramModel(nn.Module):
             raise ValueError(
                 "Pass exactly one of `words` (to build the n-gram vocabulary) or `ngram_vocab`."
             )
+        settable = {f.name for f in dataclasses.fields(BertramConfig)} - _FROM_ENCODER
+        unknown = sorted(set(config_overrides) - settable)
+        if unknown:
+            raise TypeError(
+                f"Unknown or derived config settings {unknown}; from_encoder accepts "
+                f"{sorted(settable)} (the rest is read from the encoder)."
+            )
         path = resolve_encoder_path(encoder_path)
         encoder, tokenizer = _load_encoder(path)
         quote = config_overrides.pop("quote_form", None)
+        if ngram_vocab is not None:  # the vocabulary decides how words are cut
+            config_overrides.update(
+                ngram_min=ngram_vocab.n_min,
+                ngram_max=ngram_vocab.n_max,
+                lowercase_ngrams=ngram_vocab.lowercase,
+            )
         config = BertramConfig(
             encoder_path=str(Path(path).resolve()) if Path(path).exists() else path,
             mode=mode,

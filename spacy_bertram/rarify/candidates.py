@@ -1,4 +1,6 @@
-"""Test candidates: docs with at least one word that has a rare substitute.
+"""Test candidates: docs with at least one content word that has a rare substitute.
+
+Stop words are never substituted: a misspelled "the" says nothing about rare words.
 
 Following BERTRAM section 4, docs holding a substitutable word are test candidates and
 the rest train the baseline. If candidates would leave train with less than
@@ -8,6 +10,7 @@ import random
 from typing import List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, Token
+from tqdm import tqdm
 
 from .inflection import PTB_TAGS
 from .substitutions import Substitute, SubstitutionDictionary
@@ -23,8 +26,8 @@ def token_substitutes(token: Token, substitutions: SubstitutionDictionary) -> Li
 
 
 def substitutable_tokens(doc: Doc, substitutions: SubstitutionDictionary) -> List[int]:
-    """Indices of the doc's tokens that have at least one rare substitute."""
-    return [t.i for t in doc if token_substitutes(t, substitutions)]
+    """Indices of the doc's content words (no stop words) that have a rare substitute."""
+    return [t.i for t in doc if not t.is_stop and token_substitutes(t, substitutions)]
 
 
 def split_candidates(
@@ -38,7 +41,7 @@ def split_candidates(
         raise ValueError(f"min_train_share must lie in [0, 1], got {min_train_share}.")
     train: List[Doc] = []
     candidates: List[Doc] = []
-    for doc in docs:
+    for doc in tqdm(docs, desc="candidates", unit="doc", disable=None):
         (candidates if substitutable_tokens(doc, substitutions) else train).append(doc)
     shortfall = int(-(-min_train_share * len(docs) // 1)) - len(train)
     if shortfall > 0:

@@ -41,7 +41,7 @@ def word_frequency(source: Any, word: str) -> Optional[float]:
         return float(count(word))
     frequency = getattr(source, "frequency", None)
     if callable(frequency):
-        return float(frequency(word)) * PER_BILLION
+        return round(float(frequency(word)) * PER_BILLION, 3)
     return None
 
 

@@ -4,8 +4,10 @@ BERTRAM's targets live in the encoder's input-embedding space, one vector per wo
 A word split into several pieces has no such row, so OTA learns one: the vector `v`
 that, put in the word's slot of a template sentence, makes the encoder's hidden
 states at the other positions (summed over layers) match those it computes for the
-multi-piece input. Starting from the mean of the pieces' embeddings, a batch of words
-is optimised at once: each row of the batch depends on its own vector only (the
+multi-piece input. The template's tokens keep the position ids they have in the
+multi-piece input, so `v` is not asked to make up for the shift that the extra pieces
+cause. Starting from the mean of the pieces' embeddings, a batch of words is optimised
+at once: each row of the batch depends on its own vector only (the
 encoder is frozen and in eval mode), so batching changes nothing but the speed.
 """
 import inspect

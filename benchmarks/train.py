@@ -1,0 +1,176 @@
+"""BERTRAM training benchmarks with the offline MiniLM encoder on the nltk demo corpora.
+
+Default run: stage-1 epoch time with and without the context cache (ratio measured
+in one run). `--quality`: a short CPU training run whose held-out mimicking cosine is
+printed next to two baselines measured in the same run (mean of the word's wordpiece
+embeddings; the form-only model of stage 2), overall and on multi-piece words.
+
+    PYTHONPATH=. python benchmarks/train.py                # cache ratio
+    PYTHONPATH=. python benchmarks/train.py --quality --output /work/artifacts/bertram-minilm-add
+"""
+import argparse
+import io
+import json
+import random
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from spacy_bertram.contexts import ContextStore
+from spacy_bertram.model import BertramModel, NgramVocab
+from spacy_bertram.training import (
+    OtaConfig,
+    StageConfig,
+    TrainingConfig,
+    compute_targets,
+    mimicking_cosine,
+    read_training_words,
+    split_held_out,
+    train_bertram,
+)
+from spacy_bertram.training.ota import word_piece_ids
+from spacy_bertram.training.stages import encode_context_cache, train_end_to_end, train_on_cache
+from spacy_bertram.util import default_encoder_path
+
+DATA = Path("/work/shared/data/nltk")
+
+
+def corpus_sentences(names) -> Iterator[str]:
+    """Sentences of the nltk zips: Brown's `word/TAG` tokens untagged, others line by line."""
+    for name in names:
+        with zipfile.ZipFile(DATA / f"{name}.zip") as archive:
+            for member in sorted(archive.namelist()):
+                if member.endswith("/") or "README" in member.upper() or member.endswith((".csv", "cats.txt")):
+                    continue
+                for line in io.TextIOWrapper(archive.open(member), encoding="utf8", errors="replace"):
+                    tokens = line.split()
+                    if name == "brown":
+                        tokens = [t.rsplit("/", 1)[0] for t in tokens]
+                    if len(tokens) >= 4:
+                        yield " ".join(tokens)
+
+
+def build_store(path: Path, corpora) -> Path:
+    if not path.is_file():
+        started = time.perf_counter()
+        with ContextStore(path, max_contexts_per_word=64) as store:
+            store.add_sentences(corpus_sentences(corpora))
+        print(f"built context store {path} in {time.perf_counter() - started:.0f}s")
+    return path
+
+
+def cache_ratio(args) -> None:
+    store = build_store(Path(args.store), args.corpora)
+    words = read_training_words(store, max_words=args.words, max_contexts=args.contexts, seed=0)
+    encoder = default_encoder_path()
+    vocab = NgramVocab.build(words)
+    model = BertramModel.from_encoder(encoder, ngram_vocab=vocab, mode="context", max_seq_length=96)
+    targets = compute_targets(model.encoder, model.tokenizer, list(words), ota=OtaConfig(steps=20))
+    words = {w: c for w, c in words.items() if w in targets}
+    config = StageConfig(epochs=1, lr=1e-3, batch_size=48)
+    n_contexts = sum(len(c) for c in words.values())
+    print(f"{len(words)} words, {n_contexts} contexts, torch threads {torch.get_num_threads()}")
+
+    started = time.perf_counter()
+    cache = encode_context_cache(model, words, max_contexts=args.contexts)
+    cache_build = time.perf_counter() - started
+    started = time.perf_counter()
+    train_on_cache(model, cache, targets, config, ["mimicking", "output"], sample_range=(4, args.contexts), seed=0, desc="context")
+    cached_epoch = time.perf_counter() - started
+    started = time.perf_counter()
+    train_end_to_end(model, words, targets, config, ["mimicking", "output"], sample_range=(4, args.contexts), seed=0)
+    uncached_epoch = time.perf_counter() - started
+    print(f"cache build (one encoder pass): {cache_build:.2f}s")
+    print(f"stage-1 epoch on the cache:      {cached_epoch:.3f}s")
+    print(f"stage-1 epoch without the cache: {uncached_epoch:.2f}s")
+    print(f"ratio uncached / cached epoch: {uncached_epoch / cached_epoch:.0f}x")
+
+
+def quality(args) -> None:
+    store = build_store(Path(args.store), args.corpora)
+    config = TrainingConfig(
+        mode="add",
+        min_count=args.min_count,
+        max_words=args.words,
+        max_contexts=args.contexts,
+        held_out=args.held_out,
+        context=StageConfig(args.context_epochs, args.context_lr, 48),
+        form=StageConfig(20, 0.01, 64),
+        combined=StageConfig(args.combined_epochs, args.combined_lr, 48),
+        ota=OtaConfig(steps=args.ota_steps),
+        max_seq_length=args.max_seq_length,
+    )
+    words = read_training_words(store, min_count=config.min_count, max_words=config.max_words, max_contexts=config.max_contexts, seed=config.seed)
+    output = Path(args.output)
+    started = time.perf_counter()
+    train_bertram(default_encoder_path(), words, output, config, show_progress=args.progress)
+    seconds = time.perf_counter() - started
+
+    # Evaluation sets: the run's random held-out words (cosines logged by training), and
+    # frequent multi-piece words never seen in training, where OTA made the target.
+    logged = {r["stage"]: r["held_out_cosine"] for r in map(json.loads, (output / "training_log.jsonl").open()) if "held_out_cosine" in r}
+    final = BertramModel.from_pretrained(output)
+    candidates = read_training_words(store, min_count=args.multi_min_count, max_contexts=config.max_contexts)
+    multi = sorted(w for w in candidates if w not in words and len(word_piece_ids(final.tokenizer, w)) > 1)
+    multi = {w: candidates[w] for w in sorted(random.Random(0).sample(multi, min(args.multi_words, len(multi))))}
+    targets = compute_targets(final.encoder, final.tokenizer, sorted(words), ota=config.ota, cache_dir=output / "cache")
+    targets.update(compute_targets(final.encoder, final.tokenizer, sorted(multi), ota=config.ota, cache_dir=output / "cache"))
+    multi = {w: c for w, c in multi.items() if w in targets}
+    _, held_out = split_held_out(words, config.held_out, seed=config.seed)
+    emb = final.encoder.get_input_embeddings().weight.detach()
+
+    def piece_mean(subset) -> float:
+        pieces = torch.stack([emb[word_piece_ids(final.tokenizer, w)].mean(0) for w in subset])
+        target = torch.stack([targets[w] for w in subset])
+        return float(torch.nn.functional.cosine_similarity(pieces, target, dim=1).mean())
+
+    rows = [("mean of wordpiece embeddings", piece_mean({w: c for w, c in held_out.items() if w in targets}), piece_mean(multi))]
+    for name, stage, folder in (
+        ("form only (stage 2)", "form", output / "stage2-form"),
+        ("context only (stage 1)", "context", output / "stage1-context"),
+        ("BERTRAM add (stage 3)", "combined", output),
+    ):
+        model = BertramModel.from_pretrained(folder)
+        rows.append((name, logged[stage], mimicking_cosine(model, multi, targets)))
+    print(f"\n{len(words)} training words (count >= {config.min_count}, {len(held_out)} held out), "
+          f"{len(multi)} unseen multi-piece words (count >= {args.multi_min_count}), <= {args.contexts} "
+          f"contexts each; training took {seconds / 60:.1f} min on {torch.get_num_threads()} threads\n")
+    print("| mimicking cosine | held-out frequent words | unseen multi-piece words |")
+    print("|---|---|---|")
+    for name, held, piece in rows:
+        print(f"| {name} | {held:.3f} | {piece:.3f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quality", action="store_true", help="Train and print the quality table.")
+    parser.add_argument("--store", default=str(Path(tempfile.gettempdir()) / "bertram-demo-store.sqlite"))
+    parser.add_argument("--corpora", nargs="+", default=["brown", "movie_reviews"])
+    parser.add_argument("--words", type=int, default=None, help="Training words (default: 300; all for --quality).")
+    parser.add_argument("--contexts", type=int, default=16)
+    parser.add_argument("--min-count", type=int, default=100)
+    parser.add_argument("--held-out", type=float, default=0.1)
+    parser.add_argument("--context-epochs", type=int, default=5)
+    parser.add_argument("--context-lr", type=float, default=1e-3)
+    parser.add_argument("--combined-epochs", type=int, default=3)
+    parser.add_argument("--combined-lr", type=float, default=1e-4)
+    parser.add_argument("--ota-steps", type=int, default=100)
+    parser.add_argument("--max-seq-length", type=int, default=96)
+    parser.add_argument("--multi-min-count", type=int, default=30)
+    parser.add_argument("--multi-words", type=int, default=80)
+    parser.add_argument("--output", default=str(Path(tempfile.gettempdir()) / "bertram-minilm-add"))
+    parser.add_argument("--progress", action="store_true")
+    args = parser.parse_args()
+    if args.quality:
+        quality(args)
+    else:
+        args.words = args.words or 300
+        cache_ratio(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""The spaCy project: project.yml, its presets and configs are consistent (no training)."""
+import importlib.util
+import shlex
+from pathlib import Path
+from typing import List, Set
+
+import pytest
+import srsly
+import typer
+from thinc.api import Config
+from weasel.schemas import ProjectConfigSchema, validate
+from weasel.util import load_project_config
+
+ROOT = Path(__file__).parent.parent
+PROJECT = ROOT / "project"
+PRESETS = sorted(p.stem for p in (ROOT / "configs" / "presets").glob("*.cfg"))
+PRESET_WRAPPER = ["python", "scripts/preset.py"]
+
+
+def registered():
+    """Import the modules that register the package's functions in spaCy's registry."""
+    from spacy_bertram import augment, frequency, layers, pipeline_component  # noqa: F401
+
+
+def commands_in_order(config: dict) -> List[dict]:
+    by_name = {cmd["name"]: cmd for cmd in config["commands"]}
+    return [by_name[name] for name in config["workflows"]["all"]]
+
+
+def script_lines(config: dict):
+    """(command name, tokens) for each script line, with the preset wrapper unwrapped."""
+    for cmd in config["commands"]:
+        for line in cmd["script"]:
+            tokens = shlex.split(line)
+            section = None
+            if tokens[:2] == PRESET_WRAPPER:
+                section, tokens = tokens[3], tokens[4:]
+            yield cmd["name"], section, tokens
+
+
+def option_names(tokens: List[str]) -> Set[str]:
+    """The options a `python -m spacy_bertram ...` or `python scripts/X.py` command accepts."""
+    if tokens[:3] == ["python", "-m", "spacy_bertram"]:
+        from spacy_bertram.cli import COMMAND_MODULES, app
+
+        for name in COMMAND_MODULES:
+            importlib.import_module(f"spacy_bertram.cli.{name}")
+        command = typer.main.get_command(app)
+        rest = tokens[3:]
+        while hasattr(command, "commands"):  # a group: descend to the subcommand
+            command, rest = command.commands[rest[0]], rest[1:]
+    else:
+        spec = importlib.util.spec_from_file_location("script", PROJECT / tokens[1])
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        app = typer.Typer()
+        app.command()(module.main)
+        command = typer.main.get_command(app)
+    return {opt for param in command.params for opt in param.opts + param.secondary_opts}
+
+
+def test_project_yml_matches_weasel_schema():
+    raw = srsly.read_yaml(PROJECT / "project.yml")
+    assert validate(ProjectConfigSchema, raw) == []
+    config = load_project_config(PROJECT)  # also checks commands and workflows
+    assert set(config["workflows"]["all"]) == {cmd["name"] for cmd in config["commands"]}
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_dependency_is_made_by_an_earlier_step(preset):
+    config = load_project_config(PROJECT, overrides={"vars.preset": preset})
+    made = {asset["dest"] for asset in config["assets"]}
+    for cmd in commands_in_order(config):
+        for dep in cmd.get("deps", []):
+            in_repo = dep.startswith("../") and (PROJECT / dep).exists()
+            produced = any(out == dep or out.startswith(dep.rstrip("/") + "/") for out in made)
+            assert in_repo or produced, f"{cmd['name']}: dependency {dep} is made by no earlier step"
+        made.update(cmd.get("outputs", []))
+
+
+def test_presets_have_the_same_sections_and_cover_every_step():
+    config = load_project_config(PROJECT)
+    used = {section for _, section, _ in script_lines(config) if section}
+    for preset in PRESETS:
+        sections = set(Config().from_disk(ROOT / "configs" / "presets" / f"{preset}.cfg"))
+        assert sections == used, f"{preset}.cfg: sections {sorted(sections)} != steps {sorted(used)}"
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_settings_are_options_of_their_steps(preset):
+    registered()
+    from spacy.util import load_config
+
+    settings = Config().from_disk(ROOT / "configs" / "presets" / f"{preset}.cfg")
+    config = load_project_config(PROJECT, overrides={"vars.preset": preset})
+    for name, section, tokens in script_lines(config):
+        if not section or not settings[section]:
+            continue
+        if tokens[:4] == ["python", "-m", "spacy", "train"]:
+            train_config = load_config(PROJECT / tokens[4])
+            for key in settings[section]:
+                node = train_config
+                for part in key.split("."):
+                    assert part in node, f"{preset}.cfg [{section}] {key}: not in {tokens[4]}"
+                    node = node[part]
+        else:
+            options = option_names(tokens)
+            for key in settings[section]:
+                assert f"--{key}" in options, f"{preset}.cfg [{section}] {key}: no option of `{name}`"
+
+
+def walk_references(node, found):
+    """Collect (registry, name) of every `@registry = name` in a config."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key.startswith("@"):
+                found.add((key[1:], value))
+            else:
+                walk_references(value, found)
+    return found
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.cfg")), ids=lambda p: p.name)
+def test_configs_parse_and_name_registered_functions(path):
+    from spacy.util import load_config, registry
+
+    registered()
+    config = load_config(path)
+    for registry_name, name in sorted(walk_references(config, set())):
+        assert registry.has(registry_name, name), f"{path.name}: {registry_name} {name!r} is not registered"
+    if "components" in config:
+        import spacy
+        from spacy.language import Language
+
+        spacy.blank("en")  # registers spaCy's built-in factories
+        for component in config["components"].values():
+            assert Language.has_factory(component["factory"]), component["factory"]
+
+
+def test_textcat_config_runs_bertram_before_the_transformer():
+    from spacy.util import load_config
+
+    config = load_config(ROOT / "configs" / "textcat.cfg")
+    pipeline = config["nlp"]["pipeline"]
+    assert pipeline.index("bertram") < pipeline.index("transformer")
+    assert "bertram" in config["training"]["annotating_components"]
+    assert config["components"]["transformer"]["model"]["@architectures"] == "bertram.TransformerModel.v1"
+    assert config["corpora"]["train"]["augmenter"]["@augmenters"] == "bertram.mask_slash_augmenter.v1"
