@@ -41,6 +41,15 @@ setup(
             "bertram.TransformerModel.v1 = spacy_bertram.layers.transformer_model:bertram_transformer_model_v1",
             "bertram.Tok2VecTransformer.v1 = spacy_bertram.layers.transformer_model:bertram_tok2vec_transformer_v1",
         ],
+        "spacy_misc": [
+            "bertram.WordfreqFrequency.v1 = spacy_bertram.frequency:make_wordfreq_frequency",
+            "bertram.CorpusFrequency.v1 = spacy_bertram.frequency:make_corpus_frequency",
+            "bertram.RareWordFilter.v1 = spacy_bertram.frequency:make_rare_word_filter",
+            "bertram.SubstitutionDictionary.v1 = spacy_bertram.rarify.substitutions:make_substitution_dictionary",
+        ],
+        "spacy_augmenters": [
+            "bertram.mask_slash_augmenter.v1 = spacy_bertram.augment:create_mask_slash_augmenter",
+        ],
         "console_scripts": ["spacy-bertram = spacy_bertram.cli:main"],
     },
     classifiers=[

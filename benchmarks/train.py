@@ -164,7 +164,10 @@ def main() -> None:
     parser.add_argument("--multi-words", type=int, default=80)
     parser.add_argument("--output", default=str(Path(tempfile.gettempdir()) / "bertram-minilm-add"))
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (1 is faster on a busy machine).")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.quality:
         quality(args)
     else:

@@ -34,7 +34,7 @@ def set_test_vectors(doc: Doc) -> Doc:
     return doc
 
 
-def make_nlp(tiny_bert_path, mode: str) -> Language:
+def make_nlp(tiny_bert_path, mode: str, freeze_embeddings: bool = True) -> Language:
     nlp = spacy.blank("en")
     nlp.add_pipe("test_bertram_vectors")
     nlp.add_pipe(
@@ -45,6 +45,7 @@ def make_nlp(tiny_bert_path, mode: str) -> Language:
                 "name": str(tiny_bert_path),
                 "tokenizer_config": {"use_fast": True},
                 "mode": mode,
+                "freeze_embeddings": freeze_embeddings,
                 "get_spans": {
                     "@span_getters": "spacy-transformers.strided_spans.v1",
                     "window": 4,
@@ -93,14 +94,28 @@ def trained(tiny_bert_path):
     nlp = make_nlp(tiny_bert_path, "slash")
     train = examples(nlp)
     optimizer = nlp.initialize(lambda: train)
-    embeddings = nlp.get_pipe("transformer").model.transformer.get_input_embeddings()
-    before = embeddings.weight.detach().clone()
+    hf_model = nlp.get_pipe("transformer").model.transformer
+    before = {name: p.detach().clone() for name, p in hf_model.named_parameters()}
     losses = {}
     for _ in range(3):
         nlp.update(train, sgd=optimizer, losses=losses, annotates=["test_bertram_vectors"])
     assert numpy.isfinite(losses["textcat"]) and losses["transformer"] > 0
-    assert not embeddings.weight.detach().equal(before)
+    changed = {n for n, p in hf_model.named_parameters() if not p.detach().equal(before[n])}
+    # The paper's setting: the encoder trains, its input word embeddings stay fixed.
+    assert "embeddings.word_embeddings.weight" not in changed
+    assert any(n.startswith("encoder.") for n in changed)
     return nlp
+
+
+def test_unfrozen_embeddings_train(tiny_bert_path):
+    nlp = make_nlp(tiny_bert_path, "slash", freeze_embeddings=False)
+    train = examples(nlp)
+    optimizer = nlp.initialize(lambda: train)
+    embeddings = nlp.get_pipe("transformer").model.transformer.get_input_embeddings()
+    before = embeddings.weight.detach().clone()
+    for _ in range(3):
+        nlp.update(train, sgd=optimizer, annotates=["test_bertram_vectors"])
+    assert not embeddings.weight.detach().equal(before)
 
 
 def test_training_sees_the_vectors(trained):

@@ -23,11 +23,16 @@ def nlp():
 
 
 def build(
-    path, mode="replace", get_spans=get_doc_spans, architecture="bertram.TransformerModel.v1"
+    path,
+    mode="replace",
+    get_spans=get_doc_spans,
+    architecture="bertram.TransformerModel.v1",
+    freeze_embeddings=True,
 ):
     config = {"name": str(path), "get_spans": get_spans, "tokenizer_config": {"use_fast": True}}
     if architecture.startswith("bertram"):
         config["mode"] = mode
+        config["freeze_embeddings"] = freeze_embeddings
     model = registry.architectures.get(architecture)(**config)
     model.initialize()
     return model
@@ -265,18 +270,25 @@ def test_vectors_follow_the_embedding_dtype(nlp, tiny_bert_path):
     assert torch.equal(embeds[0, 2], vector)
 
 
-def test_training_pass_reaches_the_input_embeddings(nlp, replace_model):
+@pytest.mark.parametrize("freeze_embeddings", [True, False])
+def test_training_pass_reaches_the_input_embeddings_unless_frozen(
+    nlp, tiny_bert_path, freeze_embeddings
+):
+    model = build(tiny_bert_path, "replace", freeze_embeddings=freeze_embeddings)
     doc = with_vectors(nlp, "the zorblax movie", ["zorblax"])
-    output, backprop = replace_model.begin_update([doc])
+    output, backprop = model.begin_update([doc])
     d_output = output.unsplit_by_doc([[numpy.ones_like(output.doc_data[0].tensors[0])]])
-    embeddings = replace_model.transformer.get_input_embeddings()
-    embeddings.weight.grad = None
+    embeddings = model.transformer.get_input_embeddings()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. reading .grad of a non-leaf input
         backprop(d_output)
-    movie_id = replace_model.tokenizer.convert_tokens_to_ids("movie")
-    assert embeddings.weight.grad[movie_id].abs().sum() > 0
-    replace_model.transformer.zero_grad()
+    layer = model.transformer.encoder.layer[0].attention.self.query.weight
+    assert layer.grad.abs().sum() > 0
+    if freeze_embeddings:
+        assert embeddings.weight.grad is None
+    else:
+        movie_id = model.tokenizer.convert_tokens_to_ids("movie")
+        assert embeddings.weight.grad[movie_id].abs().sum() > 0
 
 
 def test_bad_inputs_raise_clear_errors(nlp, tiny_bert_path, replace_model):

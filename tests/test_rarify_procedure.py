@@ -4,7 +4,7 @@ import random
 
 import pytest
 import spacy
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import DocBin
 from spacy.training import Example
 from typer.testing import CliRunner
 

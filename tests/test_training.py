@@ -19,6 +19,15 @@ TARGET_WORDS = (
 ).split()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and on a busy machine thread sync dominates."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def synthetic_corpus(n_contexts: int = 8, seed: int = 0):
     """Each word keeps company with its own few filler words, so contexts say who it is."""
     rng = random.Random(seed)

@@ -8,6 +8,15 @@ from spacy_bertram.training.targets import compute_targets, encoder_fingerprint
 from spacy_bertram.training.words import read_training_words, split_held_out
 
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and on a busy machine thread sync dominates."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 @pytest.fixture(scope="module")
 def bert(tiny_bert_path):
     return AutoTokenizer.from_pretrained(str(tiny_bert_path)), AutoModel.from_pretrained(str(tiny_bert_path))

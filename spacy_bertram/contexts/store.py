@@ -73,6 +73,8 @@ WHERE c.key <= COALESCE(
 ORDER BY c.word, c.key
 """
 
+_OVER_CAP = "SELECT word FROM words WHERE word IN (SELECT value FROM json_each(?)) AND count > ?"
+
 _KTH_KEYS = """
 SELECT word, key FROM (
     SELECT word, key, ROW_NUMBER() OVER (PARTITION BY word ORDER BY key) AS rank
@@ -413,7 +415,7 @@ class ContextStore:
             [self._thresholds.get(w, _SQL_INT_MAX) for w in batch.words], dtype=numpy.int64
         )
         keep = batch.pair_key < thresholds[batch.pair_word] if batch.n_pairs else numpy.zeros(0, bool)
-        rows = batch.pair_rows(keep)
+        rows = sorted(batch.pair_rows(keep))  # B-tree order: inserts touch each page once
         sentence_ids = numpy.unique(batch.pair_sentence[keep]).tolist()
         touched = sorted({w for w, _, _ in rows})
         conn.execute("BEGIN IMMEDIATE")
@@ -421,14 +423,16 @@ class ContextStore:
             conn.executemany(
                 "INSERT INTO words (word, count) VALUES (?, ?) "
                 "ON CONFLICT (word) DO UPDATE SET count = count + excluded.count",
-                zip(batch.words, batch.counts.tolist()),
+                sorted(zip(batch.words, batch.counts.tolist())),
             )
             conn.executemany(
                 "INSERT OR IGNORE INTO sentences (id, text) VALUES (?, ?)",
                 ((i, batch.sentences[i]) for i in sentence_ids),
             )
             conn.executemany("INSERT OR IGNORE INTO contexts (word, key, sentence_id) VALUES (?, ?, ?)", rows)
-            kth = dict(conn.execute(_KTH_KEYS, (json.dumps(touched), cap)).fetchall()) if touched else {}
+            # Only words seen more than `cap` times can hold more than `cap` contexts.
+            over = [w for (w,) in conn.execute(_OVER_CAP, (json.dumps(touched), cap))] if touched else []
+            kth = dict(conn.execute(_KTH_KEYS, (json.dumps(over), cap)).fetchall()) if over else {}
             conn.executemany("DELETE FROM contexts WHERE word = ? AND key > ?", kth.items())
             conn.executemany(
                 "UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = ?",

@@ -5,7 +5,7 @@ rare words) get the system's vector; all other words get the mean of their wordp
 input embeddings, the representation a transformer would see anyway.
 """
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Dict, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy
 import torch

@@ -15,17 +15,19 @@ import torch
 from spacy.tokens import Doc, Span
 from spacy.util import registry
 from spacy_transformers.align import get_alignment, get_alignment_via_offset_mapping
-from spacy_transformers.data_classes import FullTransformerBatch, WordpieceBatch
+from spacy_transformers.data_classes import FullTransformerBatch, HFObjects, WordpieceBatch
 from spacy_transformers.layers import TransformerModel, split_trf_batch, trfs2arrays
 from spacy_transformers.layers._util import replace_listener_cfg
 from spacy_transformers.layers.transformer_model import _convert_transformer_inputs
 from spacy_transformers.layers.transformer_model import forward as plain_forward
 from spacy_transformers.layers.transformer_model import huggingface_tokenize
+from spacy_transformers.layers.transformer_model import set_pytorch_transformer
 from spacy_transformers.util import maybe_flush_pytorch_cache
 from thinc.api import Model, chain, xp2torch
 from thinc.types import ArgsKwargs, Floats2d, Ints1d, Ragged
 
 from ..extensions import doc_vectors
+from ..util import resolve_encoder_path
 from .wordpiece_edit import EditPieces, check_mode, insert_vector_slots, truncate_with_slots
 
 TOK2VEC_ARCHITECTURE = "bertram.Tok2VecTransformer.v1"
@@ -43,7 +45,9 @@ class BertramTransformerModel(TransformerModel):
         mixed_precision: bool = False,
         grad_scaler_config: dict = {},
         mode: str = "replace",
+        freeze_embeddings: bool = True,
     ):
+        name = resolve_encoder_path(name)
         # Copies: the shim writes into grad_scaler_config, and HF into transformer_config.
         super().__init__(
             name,
@@ -56,6 +60,8 @@ class BertramTransformerModel(TransformerModel):
         self._func = forward
         self.layers[0].attrs["convert_inputs"] = convert_inputs
         self.attrs["bertram_mode"] = check_mode(mode)
+        self.attrs["freeze_embeddings"] = freeze_embeddings
+        self.attrs["set_transformer"] = set_transformer
         self.attrs["replace_listener_cfg"] = replace_bertram_listener_cfg
 
     @property
@@ -65,7 +71,10 @@ class BertramTransformerModel(TransformerModel):
     def copy(self) -> "BertramTransformerModel":
         """A deep copy that stays a BertramTransformerModel (used by replace_listeners)."""
         copied = BertramTransformerModel(
-            self.attrs["name"], self.attrs["get_spans"], mode=self.mode
+            self.attrs["name"],
+            self.attrs["get_spans"],
+            mode=self.mode,
+            freeze_embeddings=self.attrs["freeze_embeddings"],
         )
         for name in self.param_names:
             if self.has_param(name):
@@ -79,6 +88,17 @@ class BertramTransformerModel(TransformerModel):
         for name in self.grad_names:
             copied.set_grad(name, self.get_grad(name).copy())
         return copied
+
+
+def set_transformer(model: BertramTransformerModel, hf_model: HFObjects) -> None:
+    """Install the HF model; freeze its input embeddings when asked (the paper's setting).
+
+    BERTRAM vectors live in the encoder's input-embedding space: fine-tuning that
+    space during downstream training would leave them behind.
+    """
+    set_pytorch_transformer(model, hf_model)
+    if model.attrs["freeze_embeddings"]:
+        hf_model.transformer.get_input_embeddings().weight.requires_grad_(False)
 
 
 @dataclass
@@ -140,8 +160,8 @@ def convert_inputs(model: Model, X, is_train: bool) -> Tuple[ArgsKwargs, Callabl
             torch.as_tensor(X.cols, dtype=torch.long, device=device),
         )
         inputs_embeds = inputs_embeds.index_put(position, vectors)
-    if is_train:
-        # The shim reads `.grad` from every input tensor after backprop.
+    if is_train and inputs_embeds.requires_grad:
+        # The shim reads `.grad` from every input tensor after backprop (None when frozen).
         inputs_embeds.retain_grad()
     kwargs = {
         "inputs_embeds": inputs_embeds,
@@ -214,11 +234,15 @@ def bertram_transformer_model_v1(
     mixed_precision: bool = False,
     grad_scaler_config: dict = {},
     mode: str = "replace",
+    freeze_embeddings: bool = True,
 ) -> Model[List[Doc], FullTransformerBatch]:
     """`spacy-transformers.TransformerModel.v3`, reading rare-word vectors from the docs.
 
+    name (str): a local Hugging Face model folder, or "default" for the offline MiniLM.
     mode (str): "replace" puts each rare word's vector in place of its wordpieces;
         "slash" keeps the wordpieces and appends "/" and the vector.
+    freeze_embeddings (bool): keep the input word embeddings fixed in training, so
+        they stay in the space the BERTRAM vectors were trained for.
     """
     return BertramTransformerModel(
         name,
@@ -228,6 +252,7 @@ def bertram_transformer_model_v1(
         mixed_precision,
         grad_scaler_config,
         mode,
+        freeze_embeddings,
     )
 
 
@@ -242,6 +267,7 @@ def bertram_tok2vec_transformer_v1(
     mixed_precision: bool = False,
     grad_scaler_config: dict = {},
     mode: str = "replace",
+    freeze_embeddings: bool = True,
 ) -> Model[List[Doc], List[Floats2d]]:
     """`spacy-transformers.Tok2VecTransformer.v3` over `bertram.TransformerModel.v1`.
 
@@ -256,5 +282,6 @@ def bertram_tok2vec_transformer_v1(
         mixed_precision,
         grad_scaler_config,
         mode,
+        freeze_embeddings,
     )
     return chain(chain(transformer, split_trf_batch()), trfs2arrays(pooling, grad_factor))
