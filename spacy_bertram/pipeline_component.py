@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import numpy
 import srsly
+import torch
 from spacy import util
 from spacy.language import Language
 from spacy.pipeline import Pipe
@@ -147,17 +148,28 @@ class Bertram(Pipe):
         # and whether it belongs to the pipeline, so in-domain writes go to a copy.
         self._store_source: Optional[Path] = None if store_path is None else Path(store_path)
         self._store_bundled = False
+        self._reset_caches()
         self._reset_process_state()
         register_extensions()
 
-    # State that belongs to one process: opened lazily, dropped on pickling.
-    def _reset_process_state(self) -> None:
-        self._store: Optional[ContextStore] = None
-        self._store_pid: Optional[int] = None
-        self._private_folder: Optional[str] = None
-        self._added: set = set()
+    def _reset_caches(self) -> None:
         self._rare_words: Dict[str, bool] = {}
         self._cache: "OrderedDict[str, Tuple[int, numpy.ndarray]]" = OrderedDict()
+
+    def _reset_process_state(self) -> None:
+        """State of one process (the store connection): opened lazily, never shared."""
+        self._pid = os.getpid()
+        self._store: Optional[ContextStore] = None
+        self._private_folder: Optional[str] = None
+        self._added: set = set()
+
+    def _check_process(self) -> None:
+        if self._pid != os.getpid():
+            # A forked worker of nlp.pipe(n_process=...). The OpenMP thread pool that
+            # torch used in the parent does not survive fork, so torch must run
+            # single-threaded here or it hangs; the store gets its own connection.
+            torch.set_num_threads(1)
+            self._reset_process_state()
 
     def __reduce__(self):
         # Pipe is a Cython class whose generated pickling would skip __getstate__.
@@ -165,13 +177,14 @@ class Bertram(Pipe):
 
     def __getstate__(self) -> Dict[str, Any]:
         state = dict(self.__dict__)
-        for key in ("_store", "_store_pid", "_private_folder", "_added", "_rare_words", "_cache"):
+        for key in ("_pid", "_store", "_private_folder", "_added", "_rare_words", "_cache"):
             state.pop(key)
         state.pop("_bytes_dir", None)  # the parent keeps the folder alive
         return state
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._reset_caches()
         self._reset_process_state()
 
     def __call__(self, doc: Doc) -> Doc:
@@ -191,6 +204,7 @@ class Bertram(Pipe):
 
     def predict(self, docs: Sequence[Doc]) -> Predictions:
         """Find the rare tokens of a batch and the vectors of their words."""
+        self._check_process()
         rare = [self._rare_indices(doc) for doc in docs]
         model = self.bertram_model
         if model is None or not any(rare):
@@ -360,10 +374,10 @@ class Bertram(Pipe):
         return None if store is None else Path(store.path)
 
     def _open_store(self) -> Optional[ContextStore]:
-        """Open the store once per process (a forked child must not share a connection)."""
-        if self._store is not None and self._store_pid == os.getpid():
+        """Open the store once per process: lazily, so the component pickles without it."""
+        self._check_process()
+        if self._store is not None:
             return self._store
-        self._store = None
         source, in_domain = self._store_source, self.cfg["in_domain"]
         if source is None and not in_domain:
             return None
@@ -381,7 +395,6 @@ class Bertram(Pipe):
             if source is not None:
                 _copy_sqlite(source, path)
         self._store = ContextStore(path, read_only=not in_domain)
-        self._store_pid = os.getpid()
         self._added = set()
         return self._store
 
@@ -396,7 +409,8 @@ class Bertram(Pipe):
         return Path(self._private_folder) / STORE_FILE
 
     def _close_store(self) -> None:
-        if self._store is not None and self._store_pid == os.getpid():
+        self._check_process()
+        if self._store is not None:
             self._store.close()
             if self._private_folder is not None:
                 shutil.rmtree(self._private_folder, ignore_errors=True)

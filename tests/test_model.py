@@ -323,6 +323,19 @@ def test_bad_arguments(add_model, tiny_bert_path, tmp_path):
     assert add_model.infer_vectors({}) == {}
 
 
+def test_encoder_without_safetensors_is_refused(tiny_bert_path, tmp_path):
+    import shutil
+
+    folder = tmp_path / "pickled-encoder"
+    shutil.copytree(tiny_bert_path, folder)
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="safetensors"):
+        BertramModel.from_encoder(folder, words=WORDS)
+    (folder / "config.json").unlink()
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        BertramModel.from_encoder(folder, words=WORDS)
+
+
 @pytest.fixture
 def saved(add_model, tmp_path):
     add_model.save_pretrained(tmp_path)

@@ -182,7 +182,6 @@ def test_cached_training_matches_the_model_forward(tiny_bert_path):
     torch.testing.assert_close(from_cache.detach(), direct, atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["shallow", "replace"])
 def test_combined_stage_trains_other_modes(tiny_bert_path, tmp_path, mode, targets_cache):
     config = small_config(mode=mode, context=StageConfig(1, 1e-2, 8), form=StageConfig(1, 1e-2, 8))

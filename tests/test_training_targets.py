@@ -77,6 +77,19 @@ def test_store_reader_uses_counts_and_one_batched_query():
     assert len(sample) == 2 and sample == read_training_words(store, min_count=100, max_words=2, seed=3)
 
 
+def test_reader_on_a_real_context_store(tmp_path):
+    from spacy_bertram.contexts import ContextStore
+
+    path = tmp_path / "contexts.sqlite"
+    with ContextStore(path) as store:
+        store.add_sentences(["The movie was good.", "A movie, a film.", "Film at 11.", "The end."])
+    words = read_training_words(path, min_count=2, max_contexts=5)
+    assert set(words) == {"a", "film", "movie", "the"}
+    assert sorted(words["movie"]) == ["A movie, a film.", "The movie was good."]
+    with pytest.raises(FileNotFoundError, match="spacy_bertram index"):
+        read_training_words(tmp_path / "missing.sqlite")
+
+
 def test_split_held_out_is_disjoint_and_seeded():
     data = {f"w{i}": ["c"] for i in range(20)}
     train, held = split_held_out(data, 0.25, seed=1)
