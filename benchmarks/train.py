@@ -155,7 +155,7 @@ def main() -> None:
     parser.add_argument("--min-count", type=int, default=100)
     parser.add_argument("--held-out", type=float, default=0.1)
     parser.add_argument("--context-epochs", type=int, default=5)
-    parser.add_argument("--context-lr", type=float, default=1e-3)
+    parser.add_argument("--context-lr", type=float, default=1e-4)
     parser.add_argument("--combined-epochs", type=int, default=3)
     parser.add_argument("--combined-lr", type=float, default=1e-4)
     parser.add_argument("--ota-steps", type=int, default=100)

@@ -144,15 +144,17 @@ class Bertram(Pipe):
         }
         self._bertram_model: Optional[BertramModel] = None
         self._model_resolved = False
+        self._lowercase = True  # set from the model's config when it loads
         # The store file to open (the configured one, or one saved with the pipeline)
         # and whether it belongs to the pipeline, so in-domain writes go to a copy.
         self._store_source: Optional[Path] = None if store_path is None else Path(store_path)
         self._store_bundled = False
-        self._reset_caches()
+        self.clear_cache()
         self._reset_process_state()
         register_extensions()
 
-    def _reset_caches(self) -> None:
+    def clear_cache(self) -> None:
+        """Forget cached vectors and rarity decisions (they are rebuilt on demand)."""
         self._rare_words: Dict[str, bool] = {}
         self._cache: "OrderedDict[str, Tuple[int, numpy.ndarray]]" = OrderedDict()
 
@@ -184,7 +186,7 @@ class Bertram(Pipe):
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._reset_caches()
+        self.clear_cache()
         self._reset_process_state()
 
     def __call__(self, doc: Doc) -> Doc:
@@ -280,8 +282,8 @@ class Bertram(Pipe):
         model = self.bertram_model
         if model is not None:
             serialize[MODEL_DIR] = lambda p: model.save_pretrained(p, save_encoder=True)
-        store_file = self._store_file()
-        if self.cfg["include_store"] and store_file is not None:
+        store_file = self._store_file() if self.cfg["include_store"] else None
+        if store_file is not None:
             serialize[STORE_FILE] = lambda p: _copy_sqlite(store_file, p)
         util.to_disk(path, serialize, exclude)
 
@@ -443,21 +445,28 @@ class Bertram(Pipe):
 
 
 def _contexts_of(doc: Doc, indices: List[int]) -> List[str]:
-    """The sentences holding rare tokens, or windows around them in long unsplit docs."""
-    if not indices:
-        return []
+    """The distinct contexts of a doc's rare tokens."""
+    return list(dict.fromkeys(_context_of(doc, i) for i in indices))
+
+
+def _context_of(doc: Doc, i: int) -> str:
+    """The token's sentence, else the doc, else (when too long) a window around it."""
+    longest = 2 * CONTEXT_WINDOW + 1
     if doc.has_annotation("SENT_START"):
-        return list(dict.fromkeys(doc[i].sent.text for i in indices))
-    if len(doc) <= 2 * CONTEXT_WINDOW + 1:
-        return [doc.text]
-    windows = (doc[max(0, i - CONTEXT_WINDOW) : i + CONTEXT_WINDOW + 1].text for i in indices)
-    return list(dict.fromkeys(windows))
+        sentence = doc[i].sent
+        if len(sentence) <= longest:
+            return sentence.text
+    if len(doc) <= longest:
+        return doc.text
+    return doc[max(0, i - CONTEXT_WINDOW) : i + CONTEXT_WINDOW + 1].text
 
 
 def _copy_sqlite(source: Path, target: Path) -> None:
     """Copy a SQLite file consistently (even while open) into a self-contained file."""
     target = Path(target)
     if target.exists():
+        if target.resolve() == Path(source).resolve():  # saving where it was loaded from
+            return
         target.unlink()
     with sqlite3.connect(str(source)) as src, sqlite3.connect(str(target)) as dst:
         src.backup(dst)

@@ -176,6 +176,18 @@ def test_huge_doc_uses_windows_around_rare_words(bertram_dir, monkeypatch):
     assert len(added) == 3 and all(len(context) < 400 for context in added)
 
 
+def test_in_domain_contexts_are_the_sentences_when_split(bertram_dir, monkeypatch):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe(
+        "bertram",
+        config={"model_path": str(bertram_dir), "frequency": {"@misc": "test.ChosenRareWords.v1"}},
+    )
+    calls = count_calls(monkeypatch, ContextStore, "add_sentences")
+    nlp("The movie was good. A zorblat ran home. The snorkel sank, and the zorblat too.")
+    assert calls[0][0][1] == ["A zorblat ran home.", "The snorkel sank, and the zorblat too."]
+
+
 def test_pickles_without_open_store(bertram_dir, store_path):
     nlp = make_nlp(bertram_dir, store_path)
     expected = nlp("the zorblat")[1]._.bertram_vector
@@ -205,6 +217,16 @@ def test_to_disk_is_self_contained_and_carries_the_store(bertram_dir, store_path
     nlp2.add_pipe("bertram", config={"frequency": {"@misc": "test.ChosenRareWords.v1"}, "in_domain": False})
     nlp2.from_disk(tmp_path / "pipeline")
     numpy.testing.assert_allclose(nlp2("the zorblat")[1]._.bertram_vector, expected, rtol=1e-5)
+
+
+def test_saving_over_the_folder_it_loaded_from_keeps_the_store(bertram_dir, store_path, tmp_path):
+    nlp = make_nlp(bertram_dir, store_path, include_store=True)
+    expected = nlp("the zorblat")[1]._.bertram_vector
+    nlp.to_disk(tmp_path / "pipeline")
+    reloaded = make_nlp(bertram_dir, include_store=True).from_disk(tmp_path / "pipeline")
+    reloaded.to_disk(tmp_path / "pipeline")
+    again = make_nlp(bertram_dir, include_store=True).from_disk(tmp_path / "pipeline")
+    numpy.testing.assert_allclose(again("the zorblat")[1]._.bertram_vector, expected, rtol=1e-5)
 
 
 def test_to_bytes_round_trip(bertram_dir, store_path):
@@ -243,6 +265,7 @@ def test_initialize_warns_about_a_plain_transformer(bertram_dir, tiny_bert_path)
     plain = {**bertram_transformer(tiny_bert_path), "@architectures": "spacy-transformers.TransformerModel.v3"}
     del plain["mode"]
     nlp.add_pipe("transformer", config={"model": plain})
+    nlp.config["training"]["annotating_components"] = ["bertram"]
     with pytest.warns(UserWarning, match="ignores BERTRAM vectors"):
         nlp.initialize()
 

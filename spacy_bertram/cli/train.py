@@ -19,7 +19,7 @@ def train_command(
     max_contexts: int = typer.Option(32, help="Contexts kept per word."),
     held_out: float = typer.Option(0.05, help="Held-out words: a fraction below 1, else a count."),
     context_epochs: int = typer.Option(5),
-    context_lr: float = typer.Option(1e-3),
+    context_lr: float = typer.Option(1e-4),
     form_epochs: int = typer.Option(20),
     form_lr: float = typer.Option(0.01),
     combined_epochs: int = typer.Option(3),

@@ -108,6 +108,24 @@ def _sample_contexts(
     return cache.vectors[index.to(device)], mask.to(device)
 
 
+def fit_output_map(model: BertramModel, cache: ContextCache, targets: Dict[str, torch.Tensor], ridge: float) -> None:
+    """Warm start: set the output map to the ridge least-squares fit from each word's mean
+    cached context state to its target (closed form, on the cache, no encoder call).
+
+    Attentive mimicking starts out close to a plain mean, so gradient steps begin where
+    a linear read-out of the encoder already works, instead of from a random map whose
+    outputs are far off the small-normed embedding space.
+    """
+    states = torch.stack([cache.vectors[s : s + c].mean(0) for s, c in zip(cache.starts, cache.counts)])
+    inputs = torch.cat([states, torch.ones_like(states[:, :1])], dim=1).double()
+    target = torch.stack([targets[w] for w in cache.words]).to(states.device).double()
+    gram = inputs.T @ inputs + ridge * torch.eye(inputs.shape[1], dtype=inputs.dtype, device=inputs.device)
+    solution = torch.linalg.solve(gram, inputs.T @ target)
+    with torch.no_grad():
+        model.output.weight.copy_(solution[:-1].T.to(model.output.weight.dtype))
+        model.output.bias.copy_(solution[-1].to(model.output.bias.dtype))
+
+
 def trainable_parameters(model: BertramModel, parts: Sequence[str]) -> List[nn.Parameter]:
     """Parameters of the named parts, with requires_grad set on them and off elsewhere."""
     for param in model.parameters():

@@ -23,7 +23,7 @@ from ..model import BertramModel, NgramVocab
 from ..model.configuration_bertram import MODES
 from .metrics import mimicking_cosine
 from .ota import OtaConfig
-from .stages import StageConfig, encode_context_cache, train_end_to_end, train_form, train_on_cache
+from .stages import StageConfig, encode_context_cache, fit_output_map, train_end_to_end, train_form, train_on_cache
 from .targets import compute_targets
 from .words import WordContexts, read_training_words, split_held_out
 
@@ -39,7 +39,9 @@ class TrainingConfig:
     Defaults follow the paper and its reference implementation: words with >= 100
     occurrences, up to 32 contexts each, 4..32 of them sampled per word and step;
     stage 1 (context) 5 epochs, batch 48; stage 2 (form) 20 epochs, lr 0.01, batch 64;
-    stage 3 (combined) 3 epochs, batch 48; MSE to the target vectors.
+    stage 3 (combined) 3 epochs, batch 48; MSE to the target vectors. With
+    `output_init_ridge` set, the cached stages start their output map from a ridge
+    least-squares fit (`stages.fit_output_map`); None keeps the random initialisation.
     """
 
     mode: str = "add"
@@ -49,12 +51,13 @@ class TrainingConfig:
     max_contexts: int = 32
     min_contexts_per_step: int = 4
     held_out: Union[int, float] = 0.05
-    context: StageConfig = field(default_factory=lambda: StageConfig(epochs=5, lr=1e-3, batch_size=48))
+    context: StageConfig = field(default_factory=lambda: StageConfig(epochs=5, lr=1e-4, batch_size=48))
     form: StageConfig = field(default_factory=lambda: StageConfig(epochs=20, lr=0.01, batch_size=64))
     combined: StageConfig = field(default_factory=lambda: StageConfig(epochs=3, lr=1e-4, batch_size=48))
     ota: OtaConfig = field(default_factory=OtaConfig)
     ngram_min_count: int = 2
     max_seq_length: int = 96
+    output_init_ridge: Optional[float] = 30.0
 
     def __post_init__(self) -> None:
         for name, kind in (("context", StageConfig), ("form", StageConfig), ("combined", StageConfig), ("ota", OtaConfig)):
@@ -218,6 +221,8 @@ class _StageRunner:
         cache = encode_context_cache(
             model, self.train_words, max_contexts=self.config.max_contexts, show_progress=self.show_progress
         )
+        if self.config.output_init_ridge is not None:
+            fit_output_map(model, cache, self.targets, self.config.output_init_ridge)
         self.log.write(
             stage=stage, cached_contexts=int(cache.vectors.shape[0]), cache_seconds=round(time.perf_counter() - started, 3)
         )
