@@ -81,7 +81,8 @@ def make_bertram(
     store_path (Optional[str]): SQLite context store with contexts for rare words.
     max_contexts (int): Most contexts per word given to the model.
     in_domain (bool): Add the contexts of rare words the pipeline sees to the store
-        before inferring (a private temporary store when `store_path` is None).
+        before inferring. They go to a private temporary copy of the store (one per
+        process), so the file at `store_path` is never modified.
     batch_size (int): Contexts per forward pass of the BERTRAM model.
     device (str): "auto" (GPU when spaCy uses one), "cpu", "cuda:0", ...
     include_store (bool): Save the context store with the pipeline.
@@ -391,12 +392,17 @@ class Bertram(Pipe):
                 "from the texts the pipeline sees."
             )
         path = source
-        if in_domain and (source is None or self._store_bundled):
-            # Never write into a saved pipeline: in-domain contexts go to a private copy.
+        if in_domain:
+            # Never write into the configured store or a saved pipeline: in-domain
+            # contexts go to a private copy, so other pipelines and reruns see the
+            # corpus store unchanged.
             path = self._private_store_path()
             if source is not None:
                 _copy_sqlite(source, path)
-        self._store = ContextStore(path, read_only=not in_domain)
+        # None: keep the cap and seed recorded in the store.
+        self._store = ContextStore(
+            path, max_contexts_per_word=None, seed=None, read_only=not in_domain
+        )
         self._added = set()
         return self._store
 

@@ -296,3 +296,14 @@ def bertram_transformer(encoder_path) -> dict:
         "tokenizer_config": {"use_fast": True},
         "get_spans": {"@span_getters": "spacy-transformers.doc_spans.v1"},
     }
+
+
+def test_in_domain_contexts_never_modify_the_configured_store(bertram_dir, store_path):
+    with ContextStore(store_path, read_only=True) as store:
+        before = (store.stats(), store.contexts("zorblat"))
+    nlp = make_nlp(bertram_dir, store_path, in_domain=True)
+    text = "an unseen zorblat sentence"
+    nlp(text)
+    assert text in nlp.get_pipe("bertram")._open_store().contexts("zorblat")
+    with ContextStore(store_path, read_only=True) as store:
+        assert (store.stats(), store.contexts("zorblat")) == before

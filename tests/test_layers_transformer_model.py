@@ -277,7 +277,10 @@ def test_training_pass_reaches_the_input_embeddings_unless_frozen(
     model = build(tiny_bert_path, "replace", freeze_embeddings=freeze_embeddings)
     doc = with_vectors(nlp, "the zorblax movie", ["zorblax"])
     output, backprop = model.begin_update([doc])
-    d_output = output.unsplit_by_doc([[numpy.ones_like(output.doc_data[0].tensors[0])]])
+    # Random, not constant: a constant gradient vanishes through the final LayerNorm.
+    hidden = output.doc_data[0].tensors[0]
+    d_hidden = numpy.random.default_rng(0).normal(size=hidden.shape).astype(hidden.dtype)
+    d_output = output.unsplit_by_doc([[d_hidden]])
     embeddings = model.transformer.get_input_embeddings()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. reading .grad of a non-leaf input

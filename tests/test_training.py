@@ -212,3 +212,25 @@ def test_cli_trains_from_a_tsv_file(tiny_bert_path, tmp_path):
     assert result.exit_code == 0, result.output
     assert BertramModel.from_pretrained(out).config.mode == "form"
     assert len(epoch_losses(read_log(out), "form")) == 2
+
+
+def test_output_map_warm_start_fits_the_cache(tiny_bert_path):
+    model, corpus, targets = _context_model(tiny_bert_path)
+    cache = encode_context_cache(model, corpus, max_contexts=8)
+    grouped, mask = stages_module._sample_contexts(cache, range(len(cache.words)), (8, 8), random.Random(0))
+    target = torch.stack([targets[w] for w in cache.words])
+
+    def loss() -> float:
+        with torch.no_grad():
+            return float(torch.nn.functional.mse_loss(model.mimic(grouped, mask), target))
+
+    before = loss()
+    stages_module.fit_output_map(model, cache, targets, ridge=1.0)
+    assert loss() < 0.5 * before
+
+
+def test_bad_encoder_path_fails_clearly_and_pins_nothing(tmp_path):
+    folder = tmp_path / "run"
+    with pytest.raises(FileNotFoundError, match="encoder folder"):
+        train_bertram(tmp_path / "no-such-encoder", synthetic_corpus(), folder, small_config(), show_progress=False)
+    assert not (folder / "training_config.json").exists()

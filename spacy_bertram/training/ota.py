@@ -155,7 +155,9 @@ class _TemplateBatch:
         return ((states - self.target) ** 2).sum(dim=(0, 2, 3))
 
 
-def ota_objective(encoder, tokenizer, words: Sequence[str], vectors: torch.Tensor, config: OtaConfig) -> torch.Tensor:
+def ota_objective(
+    encoder, tokenizer, words: Sequence[str], vectors: torch.Tensor, config: OtaConfig
+) -> torch.Tensor:
     """OTA's objective (per word, summed over templates) for given candidate vectors."""
     device = vectors.device
     pieces = [word_piece_ids(tokenizer, w) for w in words]

@@ -108,7 +108,9 @@ def _sample_contexts(
     return cache.vectors[index.to(device)], mask.to(device)
 
 
-def fit_output_map(model: BertramModel, cache: ContextCache, targets: Dict[str, torch.Tensor], ridge: float) -> None:
+def fit_output_map(
+    model: BertramModel, cache: ContextCache, targets: Dict[str, torch.Tensor], ridge: float
+) -> None:
     """Warm start: set the output map to the ridge least-squares fit from each word's mean
     cached context state to its target (closed form, on the cache, no encoder call).
 
@@ -157,7 +159,10 @@ def _run_epochs(
         rng.shuffle(order)
         total, seen = 0.0, 0
         batches = range(0, n_items, config.batch_size)
-        for begin in tqdm(batches, desc=f"{desc} epoch {epoch}/{config.epochs}", unit="batch", disable=not show_progress, leave=False):
+        bar = tqdm(
+            batches, desc=f"{desc} epoch {epoch}/{config.epochs}", unit="batch", disable=not show_progress, leave=False
+        )
+        for begin in bar:
             rows = order[begin : begin + config.batch_size]
             optimizer.zero_grad(set_to_none=True)
             loss = step(rows)
@@ -199,7 +204,9 @@ def train_on_cache(
         vectors = model.combine(form, model.mimic(grouped, mask), mask.any(dim=1))
         return nn.functional.mse_loss(vectors, target[rows])
 
-    losses = _run_epochs(len(cache.words), step, params, config, seed=seed, desc=desc, log_epoch=log_epoch, show_progress=show_progress)
+    losses = _run_epochs(
+        len(cache.words), step, params, config, seed=seed, desc=desc, log_epoch=log_epoch, show_progress=show_progress
+    )
     model.eval()
     return losses
 
@@ -223,7 +230,9 @@ def train_form(
     def step(rows: List[int]) -> torch.Tensor:
         return nn.functional.mse_loss(model.form_vectors([words[r] for r in rows]), target[rows])
 
-    losses = _run_epochs(len(words), step, params, config, seed=seed, desc="form", log_epoch=log_epoch, show_progress=show_progress)
+    losses = _run_epochs(
+        len(words), step, params, config, seed=seed, desc="form", log_epoch=log_epoch, show_progress=show_progress
+    )
     model.eval()
     return losses
 
@@ -256,6 +265,8 @@ def train_end_to_end(
             items.append((words[r], rng.sample(contexts, k)))
         return nn.functional.mse_loss(model(model.collate(items)), target[rows])
 
-    losses = _run_epochs(len(words), step, params, config, seed=seed, desc="combined", log_epoch=log_epoch, show_progress=show_progress)
+    losses = _run_epochs(
+        len(words), step, params, config, seed=seed, desc="combined", log_epoch=log_epoch, show_progress=show_progress
+    )
     model.eval()
     return losses

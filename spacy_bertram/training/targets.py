@@ -63,7 +63,8 @@ def compute_targets(
     weight = encoder.get_input_embeddings().weight.detach()
     pieces = {w: word_piece_ids(tokenizer, w) for w in words}
     multi = [w for w in words if len(pieces[w]) > 1]
-    approximated = dict(zip(multi, one_token_approximation(encoder, tokenizer, multi, ota, show_progress=show_progress)))
+    learned = one_token_approximation(encoder, tokenizer, multi, ota, show_progress=show_progress)
+    approximated = dict(zip(multi, learned))
     targets = {
         w: approximated[w] if w in approximated else weight[pieces[w][0]].float().cpu().clone() for w in words
     }

@@ -60,7 +60,8 @@ class TrainingConfig:
     output_init_ridge: Optional[float] = 30.0
 
     def __post_init__(self) -> None:
-        for name, kind in (("context", StageConfig), ("form", StageConfig), ("combined", StageConfig), ("ota", OtaConfig)):
+        kinds = {"context": StageConfig, "form": StageConfig, "combined": StageConfig, "ota": OtaConfig}
+        for name, kind in kinds.items():
             value = getattr(self, name)
             if isinstance(value, dict):
                 setattr(self, name, kind(**value))
@@ -81,7 +82,11 @@ class TrainingConfig:
             return [("stage1-context", "context")]
         if self.mode == "form":
             return [("stage2-form", "form")]
-        return [("stage1-context", "context"), ("stage2-form", "form"), (f"stage3-{self.mode}", "combined")]
+        return [
+            ("stage1-context", "context"),
+            ("stage2-form", "form"),
+            (f"stage3-{self.mode}", "combined"),
+        ]
 
 
 class _RunLog:
@@ -95,7 +100,8 @@ class _RunLog:
             file.write(json.dumps(record) + "\n")
 
 
-def _check_run_config(output_dir: Path, record: Dict[str, Any]) -> None:
+def _check_run_config(output_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
+    """Refuse to resume a run made with other settings; return the record as stored."""
     path = output_dir / CONFIG_NAME
     record = json.loads(json.dumps(record))  # compare as stored: tuples become lists
     if path.is_file():
@@ -106,9 +112,7 @@ def _check_run_config(output_dir: Path, record: Dict[str, Any]) -> None:
                 f"{output_dir} holds a run with other settings (differs in {changed}). "
                 "Resume with the same settings, or pass a new output folder."
             )
-    else:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf8")
+    return record
 
 
 def train_bertram(
@@ -131,10 +135,9 @@ def train_bertram(
     config = config or TrainingConfig()
     output_dir = Path(output_dir)
     source_name = words_source if isinstance(words_source, (str, Path)) else type(words_source).__name__
-    _check_run_config(
+    record = _check_run_config(
         output_dir, {"encoder": str(encoder), "words_source": str(source_name), **config.to_dict()}
     )
-    log = _RunLog(output_dir / LOG_NAME)
     if isinstance(words_source, Mapping):
         words_contexts = {w.lower(): list(c)[: config.max_contexts] for w, c in words_source.items()}
     else:
@@ -157,6 +160,10 @@ def train_bertram(
         ngram_min_count=config.ngram_min_count,
         seed=config.seed,
     )
+    # Recorded once the inputs have loaded, so a typo in a path does not pin the folder.
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / CONFIG_NAME).write_text(json.dumps(record, indent=2) + "\n", encoding="utf8")
+    log = _RunLog(output_dir / LOG_NAME)
     targets = compute_targets(
         base.encoder,
         base.tokenizer,
@@ -223,29 +230,42 @@ class _StageRunner:
         )
         if self.config.output_init_ridge is not None:
             fit_output_map(model, cache, self.targets, self.config.output_init_ridge)
-        self.log.write(
-            stage=stage, cached_contexts=int(cache.vectors.shape[0]), cache_seconds=round(time.perf_counter() - started, 3)
-        )
+        seconds = round(time.perf_counter() - started, 3)
+        self.log.write(stage=stage, cached_contexts=int(cache.vectors.shape[0]), cache_seconds=seconds)
         return cache
 
     def run(self, kind: str, done: Dict[str, BertramModel], seed: int) -> BertramModel:
-        config, progress = self.config, self.show_progress
+        config = self.config
+        common = dict(seed=seed, log_epoch=self._logger(kind), show_progress=self.show_progress)
         if kind == "form":
             model = self._model("form")
-            train_form(model, list(self.train_words), self.targets, config.form, seed=seed, log_epoch=self._logger(kind), show_progress=progress)
+            train_form(model, list(self.train_words), self.targets, config.form, **common)
             return model
         if kind == "context":
             model = self._model("context")
             cache = self._cache(model, kind)
-            train_on_cache(model, cache, self.targets, config.context, ["mimicking", "output"], sample_range=self.sample_range, seed=seed, desc=kind, log_epoch=self._logger(kind), show_progress=progress)
+            train_on_cache(
+                model, cache, self.targets, config.context, ["mimicking", "output"],
+                sample_range=self.sample_range, desc=kind, **common,
+            )
             return model
         model = self._model(config.mode)
         model.load_parts(done["context"], ["mimicking", "output"])
         model.load_parts(done["form"], ["form"])
-        parts = ["mimicking", "output"] + ([] if config.mode == "add" else ["form"]) + (["gate"] if config.mode == "shallow" else [])
+        parts = ["mimicking", "output"]
+        if config.mode != "add":  # "add" keeps the form part frozen, as in the paper
+            parts.append("form")
+        if config.mode == "shallow":
+            parts.append("gate")
         if config.mode == "replace":
-            train_end_to_end(model, self.train_words, self.targets, config.combined, parts, sample_range=self.sample_range, seed=seed, log_epoch=self._logger(kind), show_progress=progress)
+            train_end_to_end(
+                model, self.train_words, self.targets, config.combined, parts,
+                sample_range=self.sample_range, **common,
+            )
         else:
             cache = self._cache(model, kind)
-            train_on_cache(model, cache, self.targets, config.combined, parts, sample_range=self.sample_range, seed=seed, desc=kind, log_epoch=self._logger(kind), show_progress=progress)
+            train_on_cache(
+                model, cache, self.targets, config.combined, parts,
+                sample_range=self.sample_range, desc=kind, **common,
+            )
         return model
