@@ -28,7 +28,7 @@ setup(
         "typer>=0.9",
     ],
     extras_require={
-        "test": ["pytest>=7", "scipy>=1.10", "matplotlib>=3.7", "dask[distributed]>=2024.1", "nltk>=3.8"],
+        "test": ["pytest>=7", "scipy>=1.10", "matplotlib>=3.7", "dask[distributed]>=2024.1", "nltk>=3.8", "build>=1.0"],
         "eval": ["scipy>=1.10", "matplotlib>=3.7", "nltk>=3.8"],
         "dask": ["dask[distributed]>=2024.1"],
         "gpu": ["cupy-cuda12x>=12"],

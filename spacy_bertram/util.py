@@ -31,10 +31,13 @@ def get_torch_device(device: Union[str, int, torch.device, None] = None) -> torc
     """Pick the torch device: an explicit one, else the GPU that thinc uses, else CPU.
 
     `device` may be a torch device, a string such as "cpu" or "cuda:1", a GPU id
-    (-1 meaning CPU), or None/"auto" to follow thinc (`spacy.prefer_gpu()`) and torch.
+    as for `spacy train --gpu-id` (int or digits; -1 meaning CPU), or None/"auto" to
+    follow thinc (`spacy.prefer_gpu()`) and torch.
     """
     if isinstance(device, torch.device):
         return device
+    if isinstance(device, str) and device.lstrip("-").isdigit():
+        device = int(device)  # a spaCy-style GPU id from a CLI or project var
     if isinstance(device, int):
         return torch.device("cpu") if device < 0 else torch.device(f"cuda:{device}")
     if device not in (None, "auto"):

@@ -66,6 +66,11 @@ def test_read_crw_archive(tmp_path):
     assert data.contexts == {"filmlet": ["a short filmlet .", "the filmlet ran ."], "booklet": ["read the booklet ."]}
     with pytest.raises(ValueError, match="CRW-550.txt"):
         read_crw_archive(_tar(tmp_path / "other.tar.gz", {"x.txt": "1"}))
+    with tarfile.open(path) as archive:
+        archive.extractall(tmp_path / "unpacked", filter="data")
+    assert read_crw_archive(tmp_path / "unpacked" / "crw") == data
+    with pytest.raises(FileNotFoundError, match="crw-dev folder"):
+        read_crw_archive(tmp_path / "missing")
 
 
 @pytest.mark.skipif(not CRW_DEV.is_file(), reason="shared CRW-dev data not beside the checkout")
@@ -130,7 +135,7 @@ def test_paired_bootstrap_matches_exact_enumeration():
     a = [True, True, True, False]
     b = [False, True, False, True]
     diff = numpy.array(a, float) - numpy.array(b, float)  # [1, 0, 1, -1], delta = 0.25
-    exact = numpy.mean([diff[list(idx)].mean() > 0.5 for idx in product(range(4), repeat=4)])
+    exact = numpy.mean([diff[list(idx)].mean() >= 0.5 for idx in product(range(4), repeat=4)])
     result = paired_bootstrap(a, b, samples=40000, seed=1)
     assert result.delta == pytest.approx(0.25)
     assert result.p_value == pytest.approx(exact, abs=0.01)
@@ -138,6 +143,8 @@ def test_paired_bootstrap_matches_exact_enumeration():
     assert (always.delta, always.p_value) == (1.0, 0.0)
     swapped = paired_bootstrap(b, a, samples=40000, seed=1)
     assert swapped.delta == pytest.approx(-0.25) and swapped.p_value == pytest.approx(exact, abs=0.01)
+    identical = paired_bootstrap(a, a, samples=100)
+    assert (identical.delta, identical.p_value) == (0.0, 1.0)
 
 
 @Language.component("test_cue_cats")

@@ -146,3 +146,41 @@ def test_textcat_config_runs_bertram_before_the_transformer():
     assert "bertram" in config["training"]["annotating_components"]
     assert config["components"]["transformer"]["model"]["@architectures"] == "bertram.TransformerModel.v1"
     assert config["corpora"]["train"]["augmenter"]["@augmenters"] == "bertram.mask_slash_augmenter.v1"
+
+
+def run_fetch_assets(project_dir: Path, mirror: Path):
+    from typer.testing import CliRunner
+
+    spec = importlib.util.spec_from_file_location("fetch_assets", PROJECT / "scripts" / "fetch_assets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    app = typer.Typer()
+    app.command()(module.main)
+    return CliRunner().invoke(app, [str(mirror), "--project-dir", str(project_dir)])
+
+
+def test_fetch_assets_copies_from_the_mirror_and_checks_md5(tmp_path):
+    import hashlib
+
+    mirror, project = tmp_path / "mirror", tmp_path / "project"
+    (mirror / "data").mkdir(parents=True)
+    project.mkdir()
+    (mirror / "data" / "a.txt").write_text("real data\n")
+    assets = [
+        {"dest": "assets/data/a.txt", "url": "https://example.org/a.txt",
+         "checksum": hashlib.md5(b"real data\n").hexdigest()},
+        {"dest": "assets/data/b.txt", "url": "https://example.org/b.txt", "extra": True},
+    ]
+    srsly.write_yaml(project / "project.yml", {"assets": assets})
+    result = run_fetch_assets(project, mirror)
+    assert result.exit_code == 0, result.output
+    assert (project / "assets" / "data" / "a.txt").read_text() == "real data\n"
+    assert not (project / "assets" / "data" / "b.txt").exists()  # extra, and not in the mirror
+
+    (project / "assets" / "data" / "a.txt").unlink()
+    (mirror / "data" / "a.txt").write_text("other data\n")
+    result = run_fetch_assets(project, mirror)
+    assert result.exit_code != 0 and not (project / "assets" / "data" / "a.txt").exists()
+
+    result = run_fetch_assets(project, tmp_path / "no-mirror")
+    assert result.exit_code == 1 and "spacy project assets" in result.output

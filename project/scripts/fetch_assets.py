@@ -26,20 +26,21 @@ def copy_folder(source: Path, dest: Path) -> None:
 def main(
     mirror: Path = typer.Argument(..., help="Local mirror folder, laid out like assets/"),
     project_dir: Path = typer.Option(Path("."), help="The project folder (holding project.yml)"),
-    extra: bool = typer.Option(False, "--extra", help="Also copy assets marked `extra`"),
 ) -> None:
-    """Copy each asset of project.yml that is not there yet from the mirror, checking its md5."""
+    """Copy each asset of project.yml that is not there yet from the mirror, checking its md5.
+
+    Assets marked `extra` (other corpora and tasks) are copied when the mirror has them.
+    """
     assets = load_project_config(project_dir)["assets"]
     missing = []
     for asset in assets:
-        if asset.get("extra") and not extra:
-            continue
         dest = project_dir / asset["dest"]
         source = mirror / Path(asset["dest"]).relative_to("assets")
         if dest.exists():
             continue
         if not source.exists():
-            missing.append(asset["dest"])
+            if not asset.get("extra"):
+                missing.append(asset["dest"])
             continue
         if "git" in asset:
             copy_folder(source, dest)

@@ -15,9 +15,6 @@ from . import app
 evaluate_app = typer.Typer(help="Evaluate word vectors (CRW) and pipelines on rarified data.", no_args_is_help=True)
 app.add_typer(evaluate_app, name="evaluate")
 
-DEFAULT_CRW = Path(__file__).resolve().parents[3] / "shared" / "data" / "crw-dev" / "crw-dev.tar.gz"
-
-
 def load_pipeline(path: Path):
     """spacy.load with this package's factories and architectures registered first."""
     import spacy
@@ -31,7 +28,7 @@ def load_pipeline(path: Path):
 
 @evaluate_app.command("crw")
 def crw_cli(
-    data: Path = typer.Option(DEFAULT_CRW, "--data", help="CRW archive (.tar.gz with CRW-550.txt and context/)"),
+    data: Path = typer.Option(..., "--data", help="CRW-dev: the .tar.gz, or the folder, with CRW-550.txt and context/"),
     models: List[Path] = typer.Option([], "--model", "-m", help="BERTRAM model folder (repeatable)"),
     encoder: Optional[str] = typer.Option(None, "--encoder", help="Encoder for mean-of-wordpieces when no model is given (default: MiniLM)"),
     max_contexts: Optional[int] = typer.Option(None, "--max-contexts", help="Contexts per rare word (default: each model's config)"),

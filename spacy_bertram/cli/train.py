@@ -25,7 +25,7 @@ def train_command(
     combined_epochs: int = typer.Option(3),
     combined_lr: float = typer.Option(1e-4),
     ota_steps: int = typer.Option(100, help="Optimiser steps of the one-token approximation."),
-    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1; default: GPU when there is one."),
+    device: str = typer.Option("auto", help="GPU id as for `spacy train --gpu-id` (-1: CPU), or cpu, cuda:1; auto: the GPU when there is one."),
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
     """Train BERTRAM (targets, then context, form and combined stages); re-runs resume."""

@@ -46,7 +46,10 @@ def _paired(correct_a: Sequence[bool], correct_b: Sequence[bool]):
 def paired_bootstrap(
     correct_a: Sequence[bool], correct_b: Sequence[bool], samples: int = 10000, seed: int = 0
 ) -> BootstrapResult:
-    """p = share of resamples whose margin exceeds twice the observed one (same sign)."""
+    """p = share of resamples whose margin reaches twice the observed one (same sign).
+
+    `>=`, so two systems that agree everywhere (every margin 0) get p = 1, not 0.
+    """
     a, b = _paired(correct_a, correct_b)
     diff = a.astype(float) - b.astype(float)
     delta = float(diff.mean())
@@ -54,7 +57,7 @@ def paired_bootstrap(
     indices = rng.integers(0, len(diff), size=(samples, len(diff)))
     resampled = diff[indices].mean(axis=1)
     sign = 1.0 if delta >= 0 else -1.0
-    p_value = float(numpy.mean(sign * resampled > 2 * abs(delta)))
+    p_value = float(numpy.mean(sign * resampled >= 2 * abs(delta)))
     return BootstrapResult(delta, p_value, samples)
 
 

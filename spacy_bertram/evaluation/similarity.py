@@ -7,7 +7,8 @@ ranked on the same pairs; how many pairs that hit is reported as `missing`.
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, NamedTuple, Optional, Union
+from functools import partial
+from typing import Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 import numpy
 from scipy.stats import spearmanr
@@ -63,29 +64,36 @@ def read_pairs(path: Union[str, Path]) -> List[WordPair]:
 
 
 def read_crw_archive(path: Union[str, Path], pairs_name: str = "CRW-550.txt") -> SimilarityData:
-    """Read CRW pairs and `context/<word>.txt` files straight from the `.tar.gz`."""
+    """Read CRW pairs and `context/<word>.txt` files from the `.tar.gz` or its unpacked folder."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(
-            f"CRW archive not found: {path}. Pass the crw-dev.tar.gz that holds "
-            f"{pairs_name} and a context/ folder."
+            f"CRW data not found: {path}. Pass crw-dev.tar.gz, or the crw-dev folder, "
+            f"that holds {pairs_name} and a context/ folder."
         )
     pairs: Optional[List[WordPair]] = None
     contexts: Dict[str, List[str]] = {}
+    for name, read in _crw_files(path):
+        parts = Path(name).parts
+        if parts[-1] == pairs_name:
+            pairs = parse_pairs(read().splitlines(), f"{path}!{name}")
+        elif len(parts) >= 2 and parts[-2] == "context" and parts[-1].endswith(".txt"):
+            contexts[parts[-1][:-4]] = [s for s in read().splitlines() if s.strip()]
+    if pairs is None:
+        raise ValueError(f"{path} holds no {pairs_name}; is it the CRW-dev data?")
+    return SimilarityData(pairs, contexts)
+
+
+def _crw_files(path: Path) -> Iterator[Tuple[str, Callable[[], str]]]:
+    """(name, reader) for each file of a folder or a tar archive, read only when asked."""
+    if path.is_dir():
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            yield str(file.relative_to(path)), partial(file.read_text, encoding="utf8")
+        return
     with tarfile.open(path, "r:*") as archive:
         for member in archive:
-            if not member.isfile():
-                continue
-            parts = Path(member.name).parts
-            if parts[-1] == pairs_name:
-                text = archive.extractfile(member).read().decode("utf8")
-                pairs = parse_pairs(text.splitlines(), f"{path}!{member.name}")
-            elif len(parts) >= 2 and parts[-2] == "context" and parts[-1].endswith(".txt"):
-                text = archive.extractfile(member).read().decode("utf8")
-                contexts[parts[-1][:-4]] = [s for s in text.splitlines() if s.strip()]
-    if pairs is None:
-        raise ValueError(f"{path} holds no {pairs_name}; is it the CRW-dev archive?")
-    return SimilarityData(pairs, contexts)
+            if member.isfile():
+                yield member.name, lambda m=member: archive.extractfile(m).read().decode("utf8")
 
 
 def cosine(u: numpy.ndarray, v: numpy.ndarray) -> float:

@@ -124,8 +124,9 @@ class _TemplateBatch:
             # In the one-slot input, the template's tokens keep the positions they have
             # in the multi-piece input, so v need not make up for shifted positions.
             slot = len(template.prefix)
-            single_pos = [list(range(slot + 1)) + [slot + len(p) + i for i in range(len(template.suffix))] for p in pieces]
-            self.position_ids = (torch.tensor(single_pos) + offset).to(device)
+            after = range(len(template.suffix))
+            positions = [list(range(slot + 1)) + [slot + len(p) + i for i in after] for p in pieces]
+            self.position_ids = (torch.tensor(positions) + offset).to(device)
         else:
             self.position_ids = None
         with torch.no_grad():
