@@ -103,6 +103,7 @@ def quality(args) -> None:
         combined=StageConfig(args.combined_epochs, args.combined_lr, 48),
         ota=OtaConfig(steps=args.ota_steps),
         max_seq_length=args.max_seq_length,
+        wordpiece_residual=args.wordpiece_residual,
     )
     words = read_training_words(store, min_count=config.min_count, max_words=config.max_words, max_contexts=config.max_contexts, seed=config.seed)
     output = Path(args.output)
@@ -121,10 +122,10 @@ def quality(args) -> None:
     targets.update(compute_targets(final.encoder, final.tokenizer, sorted(multi), ota=config.ota, cache_dir=output / "cache"))
     multi = {w: c for w, c in multi.items() if w in targets}
     _, held_out = split_held_out(words, config.held_out, seed=config.seed)
-    emb = final.encoder.get_input_embeddings().weight.detach()
 
     def piece_mean(subset) -> float:
-        pieces = torch.stack([emb[word_piece_ids(final.tokenizer, w)].mean(0) for w in subset])
+        subset = sorted(subset)
+        pieces = final.wordpiece_mean(subset)
         target = torch.stack([targets[w] for w in subset])
         return float(torch.nn.functional.cosine_similarity(pieces, target, dim=1).mean())
 
@@ -163,6 +164,7 @@ def main() -> None:
     parser.add_argument("--multi-min-count", type=int, default=30)
     parser.add_argument("--multi-words", type=int, default=80)
     parser.add_argument("--output", default=str(Path(tempfile.gettempdir()) / "bertram-minilm-add"))
+    parser.add_argument("--wordpiece-residual", action="store_true", help="Train with BertramConfig.wordpiece_residual.")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (1 is faster on a busy machine).")
     args = parser.parse_args()

@@ -391,3 +391,68 @@ def test_config_round_trip(tmp_path):
     config = BertramConfig(encoder_path="x", mode="shallow", embedding_dim=8, hidden_size=8, max_contexts=None)
     config.save(tmp_path)
     assert BertramConfig.load(tmp_path) == config
+
+
+# ------------------------------------------------------------ wordpiece residual
+@pytest.fixture(scope="module", params=MODES)
+def residual_model(request, tiny_bert_path):
+    return BertramModel.from_encoder(
+        tiny_bert_path, words=WORDS, mode=request.param, ngram_min_count=1, wordpiece_residual=True
+    )
+
+
+def _piece_mean(model, word):
+    ids = model.tokenizer(" " + word, add_special_tokens=False)["input_ids"]
+    return model.encoder.get_input_embeddings().weight.detach()[ids].mean(0).numpy()
+
+
+def test_residual_with_zero_parts_is_the_wordpiece_mean(residual_model):
+    model = residual_model
+    assert len(model.tokenizer(" movie", add_special_tokens=False)["input_ids"]) == 1
+    assert len(model.tokenizer(" zyxx", add_special_tokens=False)["input_ids"]) > 1
+    saved = {k: v.clone() for k, v in model.bertram_state_dict().items()}
+    try:
+        with torch.no_grad():
+            model.output.weight.zero_()
+            model.output.bias.zero_()
+        # the n-gram correction starts at zero
+        assert float(model.form.embedding.weight.detach().abs().max()) == 0.0
+        requests = {**CONTEXTS, "movie": ["a movie ."]}
+        out = model.infer_vectors(requests)
+        for word in requests:
+            numpy.testing.assert_allclose(out[word], _piece_mean(model, word), atol=1e-6)
+        numpy.testing.assert_allclose(
+            model.wordpiece_mean(["movie", "zyxx"]).numpy(),
+            numpy.stack([_piece_mean(model, "movie"), _piece_mean(model, "zyxx")]),
+            atol=1e-6,
+        )
+    finally:
+        model.load_state_dict(saved, strict=False)
+
+
+def test_residual_batched_equals_one_word_at_a_time(residual_model):
+    batched = residual_model.infer_vectors(CONTEXTS, batch_size=3)
+    forward = residual_model(residual_model.collate(list(CONTEXTS.items()))).detach().numpy()
+    for index, (word, contexts) in enumerate(CONTEXTS.items()):
+        single = residual_model.infer_vectors({word: contexts}, batch_size=64)[word]
+        numpy.testing.assert_allclose(batched[word], single, rtol=1e-4, atol=1e-5)
+        numpy.testing.assert_allclose(forward[index], single, rtol=1e-4, atol=1e-5)
+
+
+def test_residual_save_load_keeps_the_option(residual_model, tmp_path):
+    before = residual_model.infer_vectors(CONTEXTS)
+    residual_model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["wordpiece_residual"] is True
+    loaded = BertramModel.from_pretrained(tmp_path)
+    assert loaded.config.wordpiece_residual
+    after = loaded.infer_vectors(CONTEXTS)
+    for word in CONTEXTS:
+        numpy.testing.assert_allclose(before[word], after[word], atol=1e-6)
+
+
+def test_config_without_wordpiece_residual_loads_as_off(tmp_path):
+    config = BertramConfig(encoder_path="x", mode="add", embedding_dim=8, hidden_size=8)
+    data = config.to_dict()
+    del data["wordpiece_residual"]
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    assert BertramConfig.load(tmp_path).wordpiece_residual is False

@@ -145,10 +145,10 @@ def test_rerun_with_other_settings_is_refused(trained, tiny_bert_path):
         train_bertram(tiny_bert_path, synthetic_corpus(), trained, small_config(seed=5), show_progress=False)
 
 
-def _context_model(tiny_bert_path, mode="context"):
+def _context_model(tiny_bert_path, mode="context", **overrides):
     corpus = synthetic_corpus()
     vocab = NgramVocab.build(corpus, min_count=1)
-    model = BertramModel.from_encoder(tiny_bert_path, ngram_vocab=vocab, mode=mode, max_seq_length=32)
+    model = BertramModel.from_encoder(tiny_bert_path, ngram_vocab=vocab, mode=mode, max_seq_length=32, **overrides)
     targets = compute_targets(model.encoder, model.tokenizer, list(corpus), ota=OtaConfig(steps=2))
     return model, corpus, targets
 
@@ -234,3 +234,42 @@ def test_bad_encoder_path_fails_clearly_and_pins_nothing(tmp_path):
     with pytest.raises(FileNotFoundError, match="encoder folder"):
         train_bertram(tmp_path / "no-such-encoder", synthetic_corpus(), folder, small_config(), show_progress=False)
     assert not (folder / "training_config.json").exists()
+
+
+def test_residual_warm_start_fits_target_minus_wordpiece_mean(tiny_bert_path):
+    model, corpus, targets = _context_model(tiny_bert_path, wordpiece_residual=True)
+    cache = encode_context_cache(model, corpus, max_contexts=8)
+    stages_module.fit_output_map(model, cache, targets, ridge=1.0)
+    fitted = model.output.weight.detach().clone(), model.output.bias.detach().clone()
+    # the same ridge fit, done by hand on the residual
+    states = torch.stack([cache.vectors[s : s + c].mean(0) for s, c in zip(cache.starts, cache.counts)])
+    inputs = torch.cat([states, torch.ones_like(states[:, :1])], dim=1).double()
+    residual = torch.stack([targets[w] for w in cache.words]) - model.wordpiece_mean(cache.words)
+    gram = inputs.T @ inputs + torch.eye(inputs.shape[1], dtype=torch.double)
+    solution = torch.linalg.solve(gram, inputs.T @ residual.double()).float()
+    torch.testing.assert_close(fitted[0], solution[:-1].T, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(fitted[1], solution[-1], atol=1e-4, rtol=1e-4)
+
+
+def test_residual_training_lowers_the_loss(tiny_bert_path, tmp_path, targets_cache):
+    config = small_config(wordpiece_residual=True)
+    folder = train_bertram(tiny_bert_path, synthetic_corpus(), tmp_path / "residual", config, cache_dir=targets_cache, show_progress=False)
+    log = read_log(folder)
+    for stage in ("context", "form", "combined"):
+        losses = epoch_losses(log, stage)
+        assert losses[-1] < losses[0], (stage, losses)
+    model = BertramModel.from_pretrained(folder)
+    assert model.config.wordpiece_residual and model.config.mode == "add"
+    for stage in ("stage1-context", "stage2-form", "stage3-add"):
+        assert BertramModel.from_pretrained(folder / stage).config.wordpiece_residual, stage
+
+
+def test_run_recorded_before_a_setting_existed_resumes(trained, tiny_bert_path, targets_cache):
+    """A record without a later-added setting reads as that setting's default."""
+    path = trained / "training_config.json"
+    record = json.loads(path.read_text())
+    del record["wordpiece_residual"]
+    path.write_text(json.dumps(record))
+    train_bertram(tiny_bert_path, synthetic_corpus(), trained, small_config(), cache_dir=targets_cache, show_progress=False)
+    with pytest.raises(ValueError, match="other settings.*wordpiece_residual"):
+        train_bertram(tiny_bert_path, synthetic_corpus(), trained, small_config(wordpiece_residual=True), show_progress=False)

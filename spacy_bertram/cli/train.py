@@ -25,6 +25,10 @@ def train_command(
     combined_epochs: int = typer.Option(3),
     combined_lr: float = typer.Option(1e-4),
     ota_steps: int = typer.Option(100, help="Optimiser steps of the one-token approximation."),
+    wordpiece_residual: bool = typer.Option(
+        False,
+        help="Output the mean of the word's wordpiece embeddings plus a learned correction.",
+    ),
     device: str = typer.Option("auto", help="GPU id as for `spacy train --gpu-id` (-1: CPU), or cpu, cuda:1; auto: the GPU when there is one."),
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
@@ -44,6 +48,7 @@ def train_command(
         combined=StageConfig(combined_epochs, combined_lr, defaults.combined.batch_size),
         ota=OtaConfig(steps=ota_steps),
         min_contexts_per_step=min(defaults.min_contexts_per_step, max_contexts),
+        wordpiece_residual=wordpiece_residual,
     )
     folder = train_bertram(encoder, words, output, config, device=device, show_progress=progress)
     typer.echo(f"Saved the BERTRAM model to {folder} (log: {folder / 'training_log.jsonl'}).")

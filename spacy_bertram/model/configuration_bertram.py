@@ -19,6 +19,10 @@ class BertramConfig:
     place of the mask's input embedding; "add" (the paper's best) prefixes the
     context with `form-vector :` (quoted for byte-level BPE tokenizers).
     `embedding_dim` and `hidden_size` are read from the encoder by `from_encoder`.
+    With `wordpiece_residual`, every output (form part, context part, and so every
+    mode) is the mean of the frozen encoder's input embeddings of the word's
+    wordpieces plus what BERTRAM learns, so the trained parts learn a correction to
+    that baseline instead of the whole vector.
     """
 
     encoder_path: str = ""
@@ -34,6 +38,7 @@ class BertramConfig:
     max_seq_length: int = 128
     max_contexts: Optional[int] = 32
     half_precision: bool = False
+    wordpiece_residual: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -88,7 +88,7 @@ def _infer_chunk(
     grouped, mask = group_contexts(
         vectors, owners, len(words), model.config.hidden_size, model.device
     )
-    out = model.combine(form, model.mimic(grouped, mask), mask.any(dim=1))
+    out = model.combine(form, model.mimic(grouped, mask, words), mask.any(dim=1))
     return out.float().cpu().numpy()
 
 

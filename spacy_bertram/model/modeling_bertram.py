@@ -9,8 +9,13 @@ training stages can move weights between models with `load_parts`:
 - `output`: linear map from the encoder's hidden size into its input-embedding space
 - `gate`: the shallow mode's gate over (context, form); only in "shallow" mode
 - `encoder`: the frozen transformer; always in eval mode, never trained
+
+With `config.wordpiece_residual`, `base_vectors` (the mean of the encoder's input
+embeddings of the word's wordpieces) is added to the form part and to the context
+part's output, so every mode outputs that mean plus a learned correction.
 """
 import dataclasses
+import itertools
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +136,9 @@ class BertramModel(nn.Module):
             self.form = NgramEmbedding(
                 len(ngram_vocab), config.embedding_dim, config.ngram_dropout, init_std
             )
+            if config.wordpiece_residual:  # the correction starts at zero
+                with torch.no_grad():
+                    self.form.embedding.weight.zero_()
             self.mimicking = AttentiveMimicking(config.hidden_size)
             self.output = nn.Linear(config.hidden_size, config.embedding_dim)
             if config.mode == "shallow":
@@ -316,7 +324,7 @@ class BertramModel(nn.Module):
     def forward(self, batch: BertramBatch) -> torch.Tensor:
         """[n_words, embedding_dim] vectors for a collated batch."""
         batch = batch.to(self.device)
-        form = self.form(batch.ngram_ids, batch.ngram_mask)
+        form = self.form(batch.ngram_ids, batch.ngram_mask) + self.base_vectors(batch.words)
         if self.config.mode == "form":
             return form
         contexts = batch.contexts
@@ -324,12 +332,37 @@ class BertramModel(nn.Module):
         grouped, mask = group_contexts(
             vectors, contexts.context_word, len(batch), self.config.hidden_size, self.device
         )
-        return self.combine(form, self.mimic(grouped, mask), mask.any(dim=1))
+        return self.combine(form, self.mimic(grouped, mask, batch.words), mask.any(dim=1))
 
     def form_vectors(self, words: Sequence[str]) -> torch.Tensor:
-        """Form-only vectors [n_words, embedding_dim] (the form part, on its own)."""
+        """Form-only vectors [n_words, embedding_dim] (the form part, on its own,
+        plus `base_vectors`)."""
         ngram_ids, ngram_mask = self.encode_ngrams(words)
-        return self.form(ngram_ids.to(self.device), ngram_mask.to(self.device))
+        form = self.form(ngram_ids.to(self.device), ngram_mask.to(self.device))
+        return form + self.base_vectors(words)
+
+    def wordpiece_mean(self, words: Sequence[str]) -> torch.Tensor:
+        """[n_words, embedding_dim]: mean of the frozen encoder's input embeddings of
+        each word's wordpieces, tokenised as inside a sentence (after a space, no
+        special tokens); the zero vector for a word without pieces. No gradient."""
+        weight = self.encoder.get_input_embeddings().weight
+        pieces = self.tokenizer([" " + w for w in words], add_special_tokens=False)["input_ids"]
+        flat = torch.tensor([i for ids in pieces for i in ids], dtype=torch.long, device=weight.device)
+        offsets = torch.tensor(
+            [0, *itertools.accumulate(len(ids) for ids in pieces)][: len(pieces)],
+            dtype=torch.long,
+            device=weight.device,
+        )
+        with torch.no_grad():
+            mean = nn.functional.embedding_bag(flat, weight, offsets, mode="mean")
+        return mean.to(device=self.device, dtype=self.output.weight.dtype)
+
+    def base_vectors(self, words: Sequence[str]) -> torch.Tensor:
+        """What the trained parts are added to: `wordpiece_mean(words)` with
+        config.wordpiece_residual, else zeros ([n_words, embedding_dim])."""
+        if self.config.wordpiece_residual:
+            return self.wordpiece_mean(words)
+        return self.output.weight.new_zeros((len(words), self.config.embedding_dim))
 
     def encode_contexts(
         self, contexts: ContextBatch, form: Optional[torch.Tensor] = None
@@ -356,10 +389,21 @@ class BertramModel(nn.Module):
         states = out.last_hidden_state
         return states[torch.arange(states.shape[0], device=states.device), contexts.read_positions]
 
-    def mimic(self, context_vectors: torch.Tensor, context_mask: torch.Tensor) -> torch.Tensor:
+    def mimic(
+        self,
+        context_vectors: torch.Tensor,
+        context_mask: torch.Tensor,
+        words: Optional[Sequence[str]] = None,
+    ) -> torch.Tensor:
         """Cached context vectors [W, K, hidden] + mask [W, K] -> [W, embedding_dim]
-        (attentive mimicking, then the output map A·v + b)."""
-        return self.output(self.mimicking(context_vectors, context_mask))
+        (attentive mimicking, then the output map A·v + b, plus `base_vectors(words)`;
+        `words` is needed with config.wordpiece_residual)."""
+        out = self.output(self.mimicking(context_vectors, context_mask))
+        if self.config.wordpiece_residual:
+            if words is None or len(words) != out.shape[0]:
+                raise ValueError("With wordpiece_residual, mimic needs the batch's words.")
+            out = out + self.base_vectors(words)
+        return out
 
     def combine(
         self, form: torch.Tensor, context: torch.Tensor, has_context: torch.Tensor

@@ -116,11 +116,15 @@ def fit_output_map(
 
     Attentive mimicking starts out close to a plain mean, so gradient steps begin where
     a linear read-out of the encoder already works, instead of from a random map whose
-    outputs are far off the small-normed embedding space.
+    outputs are far off the small-normed embedding space. With
+    config.wordpiece_residual the fit is to what the model adds to its
+    `base_vectors` (target minus wordpiece mean).
     """
     states = torch.stack([cache.vectors[s : s + c].mean(0) for s, c in zip(cache.starts, cache.counts)])
     inputs = torch.cat([states, torch.ones_like(states[:, :1])], dim=1).double()
     target = torch.stack([targets[w] for w in cache.words]).to(states.device).double()
+    with torch.no_grad():
+        target = target - model.base_vectors(cache.words).to(target.device).double()
     gram = inputs.T @ inputs + ridge * torch.eye(inputs.shape[1], dtype=inputs.dtype, device=inputs.device)
     solution = torch.linalg.solve(gram, inputs.T @ target)
     with torch.no_grad():
@@ -201,7 +205,8 @@ def train_on_cache(
             form = cache.form[rows]
         else:
             form = model.form_vectors([cache.words[r] for r in rows])
-        vectors = model.combine(form, model.mimic(grouped, mask), mask.any(dim=1))
+        words = [cache.words[r] for r in rows]
+        vectors = model.combine(form, model.mimic(grouped, mask, words), mask.any(dim=1))
         return nn.functional.mse_loss(vectors, target[rows])
 
     losses = _run_epochs(

@@ -42,6 +42,8 @@ class TrainingConfig:
     stage 3 (combined) 3 epochs, batch 48; MSE to the target vectors. With
     `output_init_ridge` set, the cached stages start their output map from a ridge
     least-squares fit (`stages.fit_output_map`); None keeps the random initialisation.
+    `wordpiece_residual` sets `BertramConfig.wordpiece_residual`: the model outputs the
+    mean of the word's wordpiece embeddings plus a learned correction.
     """
 
     mode: str = "add"
@@ -58,6 +60,7 @@ class TrainingConfig:
     ngram_min_count: int = 2
     max_seq_length: int = 96
     output_init_ridge: Optional[float] = 30.0
+    wordpiece_residual: bool = False
 
     def __post_init__(self) -> None:
         kinds = {"context": StageConfig, "form": StageConfig, "combined": StageConfig, "ota": OtaConfig}
@@ -106,6 +109,9 @@ def _check_run_config(output_dir: Path, record: Dict[str, Any]) -> Dict[str, Any
     record = json.loads(json.dumps(record))  # compare as stored: tuples become lists
     if path.is_file():
         previous = json.loads(path.read_text(encoding="utf8"))
+        # a setting added after that run was made counts as its default (its old behaviour)
+        for key, value in json.loads(json.dumps(TrainingConfig().to_dict())).items():
+            previous.setdefault(key, value)
         if previous != record:
             changed = sorted(k for k in set(previous) | set(record) if previous.get(k) != record.get(k))
             raise ValueError(
@@ -158,6 +164,7 @@ def train_bertram(
         max_seq_length=config.max_seq_length,
         max_contexts=config.max_contexts,
         ngram_min_count=config.ngram_min_count,
+        wordpiece_residual=config.wordpiece_residual,
         seed=config.seed,
     )
     # Recorded once the inputs have loaded, so a typo in a path does not pin the folder.
