@@ -164,7 +164,8 @@ def main() -> None:
     parser.add_argument("--multi-min-count", type=int, default=30)
     parser.add_argument("--multi-words", type=int, default=80)
     parser.add_argument("--output", default=str(Path(tempfile.gettempdir()) / "bertram-minilm-add"))
-    parser.add_argument("--wordpiece-residual", action="store_true", help="Train with BertramConfig.wordpiece_residual.")
+    parser.add_argument("--wordpiece-residual", action=argparse.BooleanOptionalAction, default=TrainingConfig.wordpiece_residual,
+                        help="Output the wordpiece mean plus a learned correction (BertramConfig.wordpiece_residual).")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (1 is faster on a busy machine).")
     args = parser.parse_args()

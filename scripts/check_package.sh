@@ -34,13 +34,25 @@ git -C "$REPO" ls-files -z --cached --others --exclude-standard \
 "$PYTHON" -m venv --without-pip "$WORK/venv"
 VENV_PY="$WORK/venv/bin/python"
 VENV_SITE="$("$VENV_PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-"$PYTHON" - "$VENV_SITE/_borrowed_deps.pth" <<'EOF'
-import site, sys, sysconfig
-paths = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+env -u PYTHONPATH "$PYTHON" - "$VENV_SITE/_borrowed_deps.pth" "$REPO" <<'EOF'
+import sys, sysconfig
+from pathlib import Path
+
+# The caller's import path as resolved (its .pth files applied), as plain path lines:
+# no code of theirs runs in the venv, and the source tree (an editable install of
+# spacy-bertram) is left out, so spacy_bertram can only come from the wheel.
+repo = Path(sys.argv[2]).resolve()
+stdlib = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib")}
+paths = [
+    p for p in dict.fromkeys(sys.path)
+    if p and Path(p).is_dir() and p not in stdlib and "lib-dynload" not in p
+    and Path(p).resolve() != repo and repo not in Path(p).resolve().parents
+]
 with open(sys.argv[1], "w") as pth:
-    pth.writelines(f"import site; site.addsitedir({p!r})\n" for p in paths)
+    pth.writelines(f"{p}\n" for p in paths)
 EOF
-install() { "$PYTHON" -m pip --python "$VENV_PY" install --quiet --no-deps --no-index "$@"; }
+# --ignore-installed: a spacy-bertram seen through the borrowed path must not count.
+install() { "$PYTHON" -m pip --python "$VENV_PY" install --quiet --no-deps --no-index --ignore-installed "$@"; }
 install "$WORK"/dist/spacy_bertram-*.whl
 
 # 3. The pipeline package. `spacy package` runs in the venv, so the installed

@@ -176,7 +176,7 @@ def test_cached_training_matches_the_model_forward(tiny_bert_path):
     word = cache.words[1]
     start, count = cache.starts[1], cache.counts[1]
     mask = torch.ones((1, count), dtype=torch.bool)
-    from_cache = model.combine(cache.form[1:2], model.mimic(cache.vectors[start : start + count][None], mask), mask.any(1))
+    from_cache = model.combine(cache.form[1:2], model.mimic(cache.vectors[start : start + count][None], mask, [word]), mask.any(1))
     with torch.no_grad():
         direct = model(model.collate([(word, corpus[word])], max_contexts=8))
     torch.testing.assert_close(from_cache.detach(), direct, atol=1e-5, rtol=1e-4)
@@ -184,7 +184,7 @@ def test_cached_training_matches_the_model_forward(tiny_bert_path):
 
 @pytest.mark.parametrize("mode", ["shallow", "replace"])
 def test_combined_stage_trains_other_modes(tiny_bert_path, tmp_path, mode, targets_cache):
-    config = small_config(mode=mode, context=StageConfig(1, 1e-2, 8), form=StageConfig(1, 1e-2, 8))
+    config = small_config(mode=mode, context=StageConfig(1, 1e-2, 8), form=StageConfig(1, 1e-2, 8), combined=StageConfig(4, 1e-3, 8))
     folder = train_bertram(tiny_bert_path, synthetic_corpus(), tmp_path / mode, config, cache_dir=targets_cache, show_progress=False)
     losses = epoch_losses(read_log(folder), "combined")
     assert losses[-1] < losses[0], losses
@@ -222,7 +222,7 @@ def test_output_map_warm_start_fits_the_cache(tiny_bert_path):
 
     def loss() -> float:
         with torch.no_grad():
-            return float(torch.nn.functional.mse_loss(model.mimic(grouped, mask), target))
+            return float(torch.nn.functional.mse_loss(model.mimic(grouped, mask, cache.words), target))
 
     before = loss()
     stages_module.fit_output_map(model, cache, targets, ridge=1.0)
@@ -264,12 +264,15 @@ def test_residual_training_lowers_the_loss(tiny_bert_path, tmp_path, targets_cac
         assert BertramModel.from_pretrained(folder / stage).config.wordpiece_residual, stage
 
 
-def test_run_recorded_before_a_setting_existed_resumes(trained, tiny_bert_path, targets_cache):
-    """A record without a later-added setting reads as that setting's default."""
-    path = trained / "training_config.json"
+def test_run_recorded_before_a_setting_existed_resumes(tiny_bert_path, tmp_path, targets_cache):
+    """A record without a later-added setting reads as the value runs had then."""
+    folder = tmp_path / "old"
+    old = small_config(mode="form", wordpiece_residual=False)
+    train_bertram(tiny_bert_path, synthetic_corpus(), folder, old, cache_dir=targets_cache, show_progress=False)
+    path = folder / "training_config.json"
     record = json.loads(path.read_text())
     del record["wordpiece_residual"]
     path.write_text(json.dumps(record))
-    train_bertram(tiny_bert_path, synthetic_corpus(), trained, small_config(), cache_dir=targets_cache, show_progress=False)
+    train_bertram(tiny_bert_path, synthetic_corpus(), folder, old, cache_dir=targets_cache, show_progress=False)
     with pytest.raises(ValueError, match="other settings.*wordpiece_residual"):
-        train_bertram(tiny_bert_path, synthetic_corpus(), trained, small_config(wordpiece_residual=True), show_progress=False)
+        train_bertram(tiny_bert_path, synthetic_corpus(), folder, small_config(mode="form"), show_progress=False)

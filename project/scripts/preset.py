@@ -2,7 +2,7 @@
 
 Presets (`configs/presets/NAME.cfg`) hold the sizes that differ between a CI run, a
 CPU demo and a full GPU run. Each section belongs to one step; its keys are the
-step's option names (`max-steps`, or spaCy overrides such as `training.max_steps`).
+step's option names (`max-words`, or spaCy overrides such as `training.max_steps`).
 """
 import json
 import subprocess

@@ -26,7 +26,7 @@ def train_command(
     combined_lr: float = typer.Option(1e-4),
     ota_steps: int = typer.Option(100, help="Optimiser steps of the one-token approximation."),
     wordpiece_residual: bool = typer.Option(
-        False,
+        True,
         help="Output the mean of the word's wordpiece embeddings plus a learned correction.",
     ),
     device: str = typer.Option("auto", help="GPU id as for `spacy train --gpu-id` (-1: CPU), or cpu, cuda:1; auto: the GPU when there is one."),

@@ -22,7 +22,8 @@ class BertramConfig:
     With `wordpiece_residual`, every output (form part, context part, and so every
     mode) is the mean of the frozen encoder's input embeddings of the word's
     wordpieces plus what BERTRAM learns, so the trained parts learn a correction to
-    that baseline instead of the whole vector.
+    that baseline instead of the whole vector (a config.json without the key was
+    written before the option existed and loads with it off).
     """
 
     encoder_path: str = ""
@@ -38,7 +39,7 @@ class BertramConfig:
     max_seq_length: int = 128
     max_contexts: Optional[int] = 32
     half_precision: bool = False
-    wordpiece_residual: bool = False
+    wordpiece_residual: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -85,7 +86,8 @@ class BertramConfig:
             raise ValueError(
                 f"Unknown BertramConfig keys {unknown}; known keys are {sorted(known)}."
             )
-        return cls(**data)
+        # configs written before the option existed describe models without it
+        return cls(**{"wordpiece_residual": False, **data})
 
     def save(self, directory: Union[str, Path]) -> Path:
         path = Path(directory) / CONFIG_NAME

@@ -30,6 +30,8 @@ from .words import WordContexts, read_training_words, split_held_out
 CONFIG_NAME = "training_config.json"
 LOG_NAME = "training_log.jsonl"
 STAGE_DONE = "stage.json"
+# Settings added to TrainingConfig later, with the value runs recorded before them had.
+_ADDED_SETTINGS = {"wordpiece_residual": False}
 
 
 @dataclass
@@ -60,7 +62,7 @@ class TrainingConfig:
     ngram_min_count: int = 2
     max_seq_length: int = 96
     output_init_ridge: Optional[float] = 30.0
-    wordpiece_residual: bool = False
+    wordpiece_residual: bool = True
 
     def __post_init__(self) -> None:
         kinds = {"context": StageConfig, "form": StageConfig, "combined": StageConfig, "ota": OtaConfig}
@@ -109,8 +111,7 @@ def _check_run_config(output_dir: Path, record: Dict[str, Any]) -> Dict[str, Any
     record = json.loads(json.dumps(record))  # compare as stored: tuples become lists
     if path.is_file():
         previous = json.loads(path.read_text(encoding="utf8"))
-        # a setting added after that run was made counts as its default (its old behaviour)
-        for key, value in json.loads(json.dumps(TrainingConfig().to_dict())).items():
+        for key, value in _ADDED_SETTINGS.items():  # runs recorded before a setting existed
             previous.setdefault(key, value)
         if previous != record:
             changed = sorted(k for k in set(previous) | set(record) if previous.get(k) != record.get(k))
