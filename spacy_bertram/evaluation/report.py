@@ -63,7 +63,7 @@ def significance_table(results: Mapping[str, dict]) -> str:
 
 
 def plot_by_kind(reports: Mapping[str, DownstreamReport], path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(7.5, 4))
     width = 0.8 / len(reports)
     for k, (system, report) in enumerate(reports.items()):
         values = [100 * report.groups[g].accuracy if report.groups[g].n else 0.0 for g in KIND_GROUPS]
@@ -72,7 +72,8 @@ def plot_by_kind(reports: Mapping[str, DownstreamReport], path: Path) -> Path:
     ax.set_xticklabels(KIND_GROUPS)
     ax.set_ylabel("accuracy (%)")
     ax.set_title("Rarified test set: accuracy by substitution kind")
-    ax.legend()
+    # Outside the axes: inside, it hides the bars of the last group.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -82,7 +83,7 @@ def plot_by_kind(reports: Mapping[str, DownstreamReport], path: Path) -> Path:
 def plot_by_frequency(reports: Mapping[str, DownstreamReport], path: Path) -> Path:
     first = next(iter(reports.values()))
     buckets = [g for g in first.groups if g not in KIND_GROUPS and first.groups[g].n]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(8.5, 4))
     for system, report in reports.items():
         ax.plot(range(len(buckets)), [100 * report.groups[b].accuracy for b in buckets],
                 marker="o", label=system)
@@ -91,7 +92,7 @@ def plot_by_frequency(reports: Mapping[str, DownstreamReport], path: Path) -> Pa
     ax.set_xlabel("frequency of substituted words (highest per instance)")
     ax.set_ylabel("accuracy (%)")
     ax.set_title("Rarified test set: accuracy by substitute frequency")
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
