@@ -46,7 +46,7 @@ stdlib = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib")}
 paths = [
     p for p in dict.fromkeys(sys.path)
     if p and Path(p).is_dir() and p not in stdlib and "lib-dynload" not in p
-    and Path(p).resolve() != repo and repo not in Path(p).resolve().parents
+    and Path(p).resolve() != repo  # what an editable install adds; a .venv inside stays
 ]
 with open(sys.argv[1], "w") as pth:
     pth.writelines(f"{p}\n" for p in paths)
