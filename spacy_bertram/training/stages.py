@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..model import BertramModel
+from ..model import BertramModel, encode_context_vectors
 
 WordContexts = Dict[str, List[str]]
 EpochLogger = Callable[[int, float, float], None]
@@ -66,24 +66,16 @@ def encode_context_cache(
     """
     selected = {w: model.contexts.select(w, c, max_contexts) for w, c in words_contexts.items()}
     words = [w for w in words_contexts if selected[w]]
-    texts = [t for w in words for t in selected[w]]
-    owners = [i for i, w in enumerate(words) for _ in selected[w]]
     counts = [len(selected[w]) for w in words]
     starts = [0, *itertools.accumulate(counts)][: len(counts)]
     was_training = model.training
     model.eval()
     with torch.inference_mode():
         form = model.form_vectors(words) if model.config.mode in ("add", "replace") else None
-        encoded = model.contexts.encode(texts)
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))
-        vectors = torch.empty((len(encoded), model.config.hidden_size), device=model.device)
-        bar = tqdm(total=len(order), desc="encoding contexts", unit="ctx", disable=not show_progress)
-        for begin in range(0, len(order), batch_size):
-            rows = order[begin : begin + batch_size]
-            batch = model.contexts.pad([encoded[i] for i in rows], [owners[i] for i in rows])
-            vectors[torch.tensor(rows, device=model.device)] = model.encode_contexts(batch, form).float()
-            bar.update(len(rows))
-        bar.close()
+        with tqdm(total=sum(counts), desc="encoding contexts", unit="ctx", disable=not show_progress) as bar:
+            vectors, _ = encode_context_vectors(
+                model, [selected[w] for w in words], form, batch_size=batch_size, progress=bar
+            )
     model.train(was_training)
     return ContextCache(words, vectors.clone(), starts, counts, None if form is None else form.clone())
 
