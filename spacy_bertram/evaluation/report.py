@@ -71,13 +71,7 @@ def plot_by_kind(reports: Mapping[str, DownstreamReport], path: Path) -> Path:
     ax.set_xticks([i + width * (len(reports) - 1) / 2 for i in range(len(KIND_GROUPS))])
     ax.set_xticklabels(KIND_GROUPS)
     ax.set_ylabel("accuracy (%)")
-    ax.set_title("Rarified test set: accuracy by substitution kind")
-    # Outside the axes: inside, it hides the bars of the last group.
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, "Rarified test set: accuracy by substitution kind", path)
 
 
 def plot_by_frequency(reports: Mapping[str, DownstreamReport], path: Path) -> Path:
@@ -91,7 +85,12 @@ def plot_by_frequency(reports: Mapping[str, DownstreamReport], path: Path) -> Pa
     ax.set_xticklabels([f"{b}\nn={first.groups[b].n}" for b in buckets], fontsize=8)
     ax.set_xlabel("frequency of substituted words (highest per instance)")
     ax.set_ylabel("accuracy (%)")
-    ax.set_title("Rarified test set: accuracy by substitute frequency")
+    return _save(fig, ax, "Rarified test set: accuracy by substitute frequency", path)
+
+
+def _save(fig, ax, title: str, path: Path) -> Path:
+    """Title, a legend outside the axes (inside, it hides the last bars), PNG."""
+    ax.set_title(title)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
