@@ -104,6 +104,7 @@ def quality(args) -> None:
         ota=OtaConfig(steps=args.ota_steps),
         max_seq_length=args.max_seq_length,
         wordpiece_residual=args.wordpiece_residual,
+        wordpiece_map=args.wordpiece_map,
     )
     words = read_training_words(store, min_count=config.min_count, max_words=config.max_words, max_contexts=config.max_contexts, seed=config.seed)
     output = Path(args.output)
@@ -166,6 +167,8 @@ def main() -> None:
     parser.add_argument("--output", default=str(Path(tempfile.gettempdir()) / "bertram-minilm-add"))
     parser.add_argument("--wordpiece-residual", action=argparse.BooleanOptionalAction, default=TrainingConfig.wordpiece_residual,
                         help="Output the wordpiece mean plus a learned correction (BertramConfig.wordpiece_residual).")
+    parser.add_argument("--wordpiece-map", action=argparse.BooleanOptionalAction, default=TrainingConfig.wordpiece_map,
+                        help="Correct a split word's wordpiece mean by a fitted linear map (BertramConfig.wordpiece_map).")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (1 is faster on a busy machine).")
     args = parser.parse_args()

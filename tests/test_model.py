@@ -155,7 +155,7 @@ def test_frozen_encoder_stays_in_eval(tiny_bert_path):
     assert trainable == {"form", "mimicking", "output"}
     assert set(model.bertram_state_dict()) == {
         "form.embedding.weight", "mimicking.query.weight", "mimicking.key.weight",
-        "output.weight", "output.bias",
+        "output.weight", "output.bias", "wordpiece.linear.weight", "wordpiece.linear.bias",
     }
 
 
@@ -457,3 +457,34 @@ def test_config_without_wordpiece_residual_loads_as_off(tmp_path):
     del data["wordpiece_residual"]
     (tmp_path / "config.json").write_text(json.dumps(data))
     assert BertramConfig.load(tmp_path).wordpiece_residual is False
+
+
+def test_wordpiece_map_corrects_split_words_only(tiny_bert_path):
+    model = BertramModel.from_encoder(tiny_bert_path, words=WORDS, mode="form", ngram_min_count=1)
+    assert model.has_part("wordpiece")
+    assert not any(p.requires_grad for p in model.wordpiece.parameters())
+    mean, counts = model.wordpieces(["movie", "zyxx"])
+    assert counts.tolist()[0] == 1 and counts.tolist()[1] > 1
+    torch.testing.assert_close(model.base_vectors(["movie", "zyxx"]), mean)  # zero at the start
+    with torch.no_grad():
+        model.wordpiece.linear.weight.copy_(torch.eye(model.embedding_dim))
+        model.wordpiece.linear.bias.fill_(0.5)
+    base = model.base_vectors(["movie", "zyxx"])
+    torch.testing.assert_close(base[0], mean[0])  # a whole word keeps its own row
+    torch.testing.assert_close(base[1], 2 * mean[1] + 0.5)
+
+
+def test_wordpiece_map_only_with_the_residual(tiny_bert_path):
+    plain = BertramModel.from_encoder(tiny_bert_path, words=WORDS, mode="form", wordpiece_residual=False)
+    assert not plain.has_part("wordpiece")
+    off = BertramModel.from_encoder(tiny_bert_path, words=WORDS, mode="form", wordpiece_map=False)
+    assert not off.has_part("wordpiece") and "wordpiece.linear.weight" not in off.bertram_state_dict()
+    with pytest.raises(ValueError, match="wordpiece"):
+        off.load_parts(BertramModel.from_encoder(tiny_bert_path, words=WORDS, mode="form"), ["wordpiece"])
+
+
+def test_config_without_wordpiece_map_loads_as_off(tmp_path):
+    data = BertramConfig(encoder_path="x", mode="add", embedding_dim=8, hidden_size=8).to_dict()
+    del data["wordpiece_map"]
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    assert BertramConfig.load(tmp_path).wordpiece_map is False

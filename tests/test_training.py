@@ -276,3 +276,41 @@ def test_run_recorded_before_a_setting_existed_resumes(tiny_bert_path, tmp_path,
     train_bertram(tiny_bert_path, synthetic_corpus(), folder, old, cache_dir=targets_cache, show_progress=False)
     with pytest.raises(ValueError, match="other settings.*wordpiece_residual"):
         train_bertram(tiny_bert_path, synthetic_corpus(), folder, small_config(mode="form"), show_progress=False)
+
+
+def test_wordpiece_map_fit_recovers_a_linear_correction(tiny_bert_path):
+    model = BertramModel.from_encoder(tiny_bert_path, words=TARGET_WORDS, mode="form", ngram_min_count=1)
+    rng = random.Random(0)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    split_words = ["".join(rng.choice(letters) for _ in range(9)) for _ in range(200)]
+    words = split_words + ["movie", "film"]
+    mean, counts = model.wordpieces(words)
+    assert (counts[:-2] > 1).all() and (counts[-2:] == 1).all()
+    generator = torch.Generator().manual_seed(0)
+    dim = model.embedding_dim
+    true_map = torch.randn((dim, dim), generator=generator) * 0.3
+    true_bias = torch.randn((dim,), generator=generator)
+    targets = {w: mean[i] + mean[i] @ true_map.T + true_bias for i, w in enumerate(split_words)}
+    targets.update({"movie": torch.zeros(dim), "film": torch.zeros(dim)})  # whole words never count
+    assert stages_module.fit_wordpiece_map(model, words, targets, ridge=1e-6) == len(split_words)
+    torch.testing.assert_close(model.wordpiece.linear.weight, true_map, atol=1e-2, rtol=1e-2)
+    torch.testing.assert_close(model.wordpiece.linear.bias, true_bias, atol=1e-2, rtol=1e-2)
+    base = model.base_vectors(words)
+    torch.testing.assert_close(base[-2:], mean[-2:])
+    expected = torch.stack([targets[w] for w in split_words])
+    torch.testing.assert_close(base[:-2], expected, atol=1e-3, rtol=1e-3)
+    with pytest.raises(ValueError, match="ridge"):
+        stages_module.fit_wordpiece_map(model, words, targets, ridge=0.0)
+
+
+def test_training_fits_the_wordpiece_map_once_and_freezes_it(tiny_bert_path, tmp_path, targets_cache):
+    folder = train_bertram(tiny_bert_path, synthetic_corpus(), tmp_path / "map", small_config(), cache_dir=targets_cache, show_progress=False)
+    fitted = [r for r in read_log(folder) if r.get("stage") == "wordpiece"]
+    assert len(fitted) == 1 and fitted[0]["split_words"] > 0
+    weights = [
+        load_file(str(path / "model.safetensors"))["wordpiece.linear.weight"]
+        for path in (folder / "stage1-context", folder / "stage2-form", folder / "stage3-add", folder)
+    ]
+    assert float(weights[0].abs().max()) > 0
+    for weight in weights[1:]:
+        torch.testing.assert_close(weight, weights[0])

@@ -29,6 +29,10 @@ def train_command(
         True,
         help="Output the mean of the word's wordpiece embeddings plus a learned correction.",
     ),
+    wordpiece_map: bool = typer.Option(
+        True,
+        help="With the residual: correct a split word's wordpiece mean by a fitted linear map.",
+    ),
     device: str = typer.Option("auto", help="GPU id as for `spacy train --gpu-id` (-1: CPU), or cpu, cuda:1; auto: the GPU when there is one."),
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
@@ -49,6 +53,7 @@ def train_command(
         ota=OtaConfig(steps=ota_steps),
         min_contexts_per_step=min(defaults.min_contexts_per_step, max_contexts),
         wordpiece_residual=wordpiece_residual,
+        wordpiece_map=wordpiece_map,
     )
     folder = train_bertram(encoder, words, output, config, device=device, show_progress=progress)
     typer.echo(f"Saved the BERTRAM model to {folder} (log: {folder / 'training_log.jsonl'}).")

@@ -22,8 +22,10 @@ class BertramConfig:
     With `wordpiece_residual`, every output (form part, context part, and so every
     mode) is the mean of the frozen encoder's input embeddings of the word's
     wordpieces plus what BERTRAM learns, so the trained parts learn a correction to
-    that baseline instead of the whole vector (a config.json without the key was
-    written before the option existed and loads with it off).
+    that baseline instead of the whole vector. `wordpiece_map` (used only with
+    `wordpiece_residual`) adds a linear correction of that mean for words split into
+    several pieces. A config.json without either key was written before the option
+    existed and loads with it off.
     """
 
     encoder_path: str = ""
@@ -40,6 +42,7 @@ class BertramConfig:
     max_contexts: Optional[int] = 32
     half_precision: bool = False
     wordpiece_residual: bool = True
+    wordpiece_map: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -87,7 +90,7 @@ class BertramConfig:
                 f"Unknown BertramConfig keys {unknown}; known keys are {sorted(known)}."
             )
         # configs written before the option existed describe models without it
-        return cls(**{"wordpiece_residual": False, **data})
+        return cls(**{"wordpiece_residual": False, "wordpiece_map": False, **data})
 
     def save(self, directory: Union[str, Path]) -> Path:
         path = Path(directory) / CONFIG_NAME

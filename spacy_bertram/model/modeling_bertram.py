@@ -8,11 +8,14 @@ training stages can move weights between models with `load_parts`:
 - `mimicking`: attentive mimicking across a word's context vectors
 - `output`: linear map from the encoder's hidden size into its input-embedding space
 - `gate`: the shallow mode's gate over (context, form); only in "shallow" mode
+- `wordpiece`: a linear correction of a multi-piece word's wordpiece mean; only with
+  `config.wordpiece_residual` and `config.wordpiece_map`
 - `encoder`: the frozen transformer; always in eval mode, never trained
 
 With `config.wordpiece_residual`, `base_vectors` (the mean of the encoder's input
-embeddings of the word's wordpieces) is added to the form part and to the context
-part's output, so every mode outputs that mean plus a learned correction.
+embeddings of the word's wordpieces, corrected by `wordpiece` when there is one) is
+added to the form part and to the context part's output, so every mode outputs that
+baseline plus a learned correction.
 """
 import dataclasses
 import itertools
@@ -34,7 +37,7 @@ from .ngrams import NGRAMS_NAME, PAD_ID, NgramVocab
 
 WEIGHTS_NAME = "model.safetensors"
 ENCODER_DIR = "encoder"
-TRAINABLE_PARTS = ("form", "mimicking", "output", "gate")
+TRAINABLE_PARTS = ("form", "mimicking", "output", "gate", "wordpiece")
 _FROM_ENCODER = {"encoder_path", "mode", "embedding_dim", "hidden_size"}
 
 
@@ -108,6 +111,28 @@ class AttentiveMimicking(nn.Module):
         return torch.bmm(self.weights(vectors, mask).unsqueeze(1), vectors).squeeze(1)
 
 
+class WordpieceMap(nn.Module):
+    """W·mean + b for words split into several pieces, zero for words kept whole.
+
+    The mean of a split word's pieces is a poor stand-in for the one input vector the
+    encoder would treat like the pieces (its one-token approximation, the training
+    target); the gap is systematic, so one linear map (fitted in closed form by
+    `training.stages.fit_wordpiece_map`) closes much of it for every split word.
+    A word the tokenizer keeps whole needs no correction: its embedding row is exact.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(dim, dim)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+        self.requires_grad_(False)  # fitted in closed form, never by gradient steps
+
+    def forward(self, mean: torch.Tensor, n_pieces: torch.Tensor) -> torch.Tensor:
+        split = (n_pieces > 1).unsqueeze(-1).to(mean.dtype)
+        return self.linear(mean) * split
+
+
 class BertramModel(nn.Module):
     """Infers input vectors for (rare) words from their form and contexts."""
 
@@ -143,6 +168,8 @@ class BertramModel(nn.Module):
             self.output = nn.Linear(config.hidden_size, config.embedding_dim)
             if config.mode == "shallow":
                 self.gate = nn.Linear(2 * config.embedding_dim, 1)
+            if config.wordpiece_residual and config.wordpiece_map:
+                self.wordpiece = WordpieceMap(config.embedding_dim)
         self.contexts = ContextTokenizer(
             tokenizer, config.mode, config.max_seq_length, bool(config.quote_form)
         )
@@ -281,14 +308,21 @@ class BertramModel(nn.Module):
         """The trainable parts' weights (everything but the encoder)."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
 
+    def has_part(self, name: str) -> bool:
+        """Whether this model has the trainable part `name` (see TRAINABLE_PARTS)."""
+        return name in TRAINABLE_PARTS and isinstance(getattr(self, name, None), nn.Module)
+
     def load_parts(self, source: "BertramModel", parts: Sequence[str]) -> None:
         """Copy named sub-modules (e.g. ("mimicking", "output") from a stage-1 model,
         ("form",) from a stage-2 model) into this one; shapes must match."""
         for name in parts:
             if name not in TRAINABLE_PARTS:
                 raise ValueError(f"Unknown part {name!r}; parts are {TRAINABLE_PARTS}.")
-            if not hasattr(self, name) or not hasattr(source, name):
-                raise ValueError(f"Part {name!r} exists only in 'shallow' mode models.")
+            if not self.has_part(name) or not source.has_part(name):
+                raise ValueError(
+                    f"Part {name!r} is missing from one of the models ('gate' exists only "
+                    f"in 'shallow' mode, 'wordpiece' only with config.wordpiece_map)."
+                )
             getattr(self, name).load_state_dict(getattr(source, name).state_dict())
 
     # ------------------------------------------------------------- batching
@@ -345,6 +379,10 @@ class BertramModel(nn.Module):
         """[n_words, embedding_dim]: mean of the frozen encoder's input embeddings of
         each word's wordpieces, tokenised as inside a sentence (after a space, no
         special tokens); the zero vector for a word without pieces. No gradient."""
+        return self.wordpieces(words)[0]
+
+    def wordpieces(self, words: Sequence[str]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """`wordpiece_mean(words)` and each word's number of pieces ([n_words] long)."""
         weight = self.encoder.get_input_embeddings().weight
         pieces = self.tokenizer([" " + w for w in words], add_special_tokens=False)["input_ids"]
         flat = torch.tensor([i for ids in pieces for i in ids], dtype=torch.long, device=weight.device)
@@ -355,14 +393,19 @@ class BertramModel(nn.Module):
         )
         with torch.no_grad():
             mean = nn.functional.embedding_bag(flat, weight, offsets, mode="mean")
-        return mean.to(device=self.device, dtype=self.output.weight.dtype)
+        counts = torch.tensor([len(ids) for ids in pieces], dtype=torch.long, device=self.device)
+        return mean.to(device=self.device, dtype=self.output.weight.dtype), counts
 
     def base_vectors(self, words: Sequence[str]) -> torch.Tensor:
-        """What the trained parts are added to: `wordpiece_mean(words)` with
-        config.wordpiece_residual, else zeros ([n_words, embedding_dim])."""
-        if self.config.wordpiece_residual:
-            return self.wordpiece_mean(words)
-        return self.output.weight.new_zeros((len(words), self.config.embedding_dim))
+        """What the trained parts are added to: with config.wordpiece_residual, the
+        wordpiece mean (plus the `wordpiece` map's correction when the model has
+        one), else zeros ([n_words, embedding_dim])."""
+        if not self.config.wordpiece_residual:
+            return self.output.weight.new_zeros((len(words), self.config.embedding_dim))
+        mean, counts = self.wordpieces(words)
+        if self.has_part("wordpiece"):
+            return mean + self.wordpiece(mean, counts)
+        return mean
 
     def encode_contexts(
         self, contexts: ContextBatch, form: Optional[torch.Tensor] = None

@@ -124,6 +124,37 @@ def fit_output_map(
         model.output.bias.copy_(solution[-1].to(model.output.bias.dtype))
 
 
+def fit_wordpiece_map(
+    model: BertramModel, words: Sequence[str], targets: Dict[str, torch.Tensor], ridge: float
+) -> int:
+    """Set the model's `wordpiece` map to the ridge least-squares fit from each split
+    word's wordpiece mean to its target minus that mean (closed form); return how many
+    words the fit saw. With no split word among `words` the map stays zero.
+
+    Only words split into several pieces count: the map is zero for the others.
+    """
+    if not model.has_part("wordpiece"):
+        raise ValueError("The model has no wordpiece map (config.wordpiece_map is off).")
+    if ridge <= 0:
+        raise ValueError(f"The wordpiece map's ridge must be > 0, got {ridge}.")
+    words = [w for w in words if w in targets]
+    mean, counts = model.wordpieces(words)
+    split = torch.nonzero(counts > 1, as_tuple=True)[0]
+    if split.numel() == 0:
+        return 0
+    inputs = mean[split].double()
+    inputs = torch.cat([inputs, torch.ones_like(inputs[:, :1])], dim=1)
+    target = torch.stack([targets[words[i]] for i in split.tolist()]).to(inputs.device).double()
+    target = target - mean[split].double()
+    gram = inputs.T @ inputs + ridge * torch.eye(inputs.shape[1], dtype=inputs.dtype, device=inputs.device)
+    solution = torch.linalg.solve(gram, inputs.T @ target)
+    linear = model.wordpiece.linear
+    with torch.no_grad():
+        linear.weight.copy_(solution[:-1].T.to(linear.weight.dtype))
+        linear.bias.copy_(solution[-1].to(linear.bias.dtype))
+    return int(split.numel())
+
+
 def trainable_parameters(model: BertramModel, parts: Sequence[str]) -> List[nn.Parameter]:
     """Parameters of the named parts, with requires_grad set on them and off elsewhere."""
     for param in model.parameters():

@@ -23,7 +23,15 @@ from ..model import BertramModel, NgramVocab
 from ..model.configuration_bertram import MODES
 from .metrics import mimicking_cosine
 from .ota import OtaConfig
-from .stages import StageConfig, encode_context_cache, fit_output_map, train_end_to_end, train_form, train_on_cache
+from .stages import (
+    StageConfig,
+    encode_context_cache,
+    fit_output_map,
+    fit_wordpiece_map,
+    train_end_to_end,
+    train_form,
+    train_on_cache,
+)
 from .targets import compute_targets
 from .words import WordContexts, read_training_words, split_held_out
 
@@ -31,7 +39,7 @@ CONFIG_NAME = "training_config.json"
 LOG_NAME = "training_log.jsonl"
 STAGE_DONE = "stage.json"
 # Settings added to TrainingConfig later, with the value runs recorded before them had.
-_ADDED_SETTINGS = {"wordpiece_residual": False}
+_ADDED_SETTINGS = {"wordpiece_residual": False, "wordpiece_map": False, "wordpiece_ridge": 1.0}
 
 
 @dataclass
@@ -45,7 +53,10 @@ class TrainingConfig:
     `output_init_ridge` set, the cached stages start their output map from a ridge
     least-squares fit (`stages.fit_output_map`); None keeps the random initialisation.
     `wordpiece_residual` sets `BertramConfig.wordpiece_residual`: the model outputs the
-    mean of the word's wordpiece embeddings plus a learned correction.
+    mean of the word's wordpiece embeddings plus a learned correction. `wordpiece_map`
+    (with the residual) corrects that mean for split words by a linear map, fitted in
+    closed form (ridge `wordpiece_ridge`) on the training words before the stages
+    and frozen in all of them.
     """
 
     mode: str = "add"
@@ -63,6 +74,8 @@ class TrainingConfig:
     max_seq_length: int = 96
     output_init_ridge: Optional[float] = 30.0
     wordpiece_residual: bool = True
+    wordpiece_map: bool = True
+    wordpiece_ridge: float = 1.0
 
     def __post_init__(self) -> None:
         kinds = {"context": StageConfig, "form": StageConfig, "combined": StageConfig, "ota": OtaConfig}
@@ -72,6 +85,8 @@ class TrainingConfig:
                 setattr(self, name, kind(**value))
         if self.mode not in MODES:
             raise ValueError(f"TrainingConfig.mode must be one of {MODES}, got {self.mode!r}.")
+        if self.wordpiece_ridge <= 0:
+            raise ValueError(f"TrainingConfig.wordpiece_ridge must be > 0, got {self.wordpiece_ridge}.")
         if not 1 <= self.min_contexts_per_step <= self.max_contexts:
             raise ValueError(
                 f"Need 1 <= min_contexts_per_step <= max_contexts, got "
@@ -166,6 +181,7 @@ def train_bertram(
         max_contexts=config.max_contexts,
         ngram_min_count=config.ngram_min_count,
         wordpiece_residual=config.wordpiece_residual,
+        wordpiece_map=config.wordpiece_map,
         seed=config.seed,
     )
     # Recorded once the inputs have loaded, so a typo in a path does not pin the folder.
@@ -182,6 +198,9 @@ def train_bertram(
     )
     train_words = {w: c for w, c in train_words.items() if w in targets}
     held_out = {w: c for w, c in held_out.items() if w in targets}
+    if base.has_part("wordpiece"):
+        fitted = fit_wordpiece_map(base, sorted(train_words), targets, config.wordpiece_ridge)
+        log.write(stage="wordpiece", split_words=fitted, ridge=config.wordpiece_ridge)
     trainer = _StageRunner(base, train_words, held_out, targets, config, log, show_progress)
     models: Dict[str, BertramModel] = {}
     for index, (folder, kind) in enumerate(config.stages(), 1):
@@ -224,6 +243,8 @@ class _StageRunner:
     def _model(self, mode: str) -> BertramModel:
         config = dataclasses.replace(self.base.config, mode=mode)
         model = BertramModel(config, self.base.ngram_vocab, self.base.encoder, self.base.tokenizer)
+        if model.has_part("wordpiece"):  # fitted once, frozen in every stage
+            model.load_parts(self.base, ["wordpiece"])
         return model.to(self.base.device)
 
     def _logger(self, stage: str):
