@@ -155,6 +155,31 @@ def test_targets_cache_hit_and_key(bert, tmp_path, monkeypatch):
             encoder.encoder.layer[0].output.dense.bias.sub_(1.0)
 
 
+def test_targets_cache_computes_only_new_words(bert, tmp_path, monkeypatch):
+    tokenizer, encoder = bert
+    import spacy_bertram.training.targets as targets_module
+
+    first = compute_targets(encoder, tokenizer, ["movie", "moviest"], ota=OtaConfig(steps=5), cache_dir=tmp_path)
+    asked = []
+    real = targets_module.one_token_approximation
+
+    def counting(encoder, tokenizer, words, *args, **kwargs):
+        asked.extend(words)
+        return real(encoder, tokenizer, words, *args, **kwargs)
+
+    monkeypatch.setattr(targets_module, "one_token_approximation", counting)
+    words = ["catness", "moviest", "film"]
+    second = compute_targets(encoder, tokenizer, words, ota=OtaConfig(steps=5), cache_dir=tmp_path)
+    assert asked == ["catness"] and list(second) == words
+    assert torch.equal(second["moviest"], first["moviest"])
+    # the file now holds the union, and only one file exists for these settings
+    (path,) = tmp_path.glob("targets-*.safetensors")
+    assert sorted(targets_module._read_cache(path)) == ["catness", "film", "movie", "moviest"]
+    path.write_bytes(b"not safetensors")
+    with pytest.raises(ValueError, match="Corrupt targets cache.*delete"):
+        compute_targets(encoder, tokenizer, words, ota=OtaConfig(steps=5), cache_dir=tmp_path)
+
+
 def test_roberta_targets_use_in_sentence_pieces(tiny_roberta_path):
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_roberta_path))
     encoder = AutoModel.from_pretrained(str(tiny_roberta_path))

@@ -1,12 +1,14 @@
 """Training targets: the encoder's own input embedding of each frequent word.
 
 A word the tokenizer keeps whole gets its row of the input-embedding matrix; a word it
-splits gets a one-token approximation (see `ota.py`). Targets depend only on the word
-list, the encoder and the OTA settings, so they are cached on disk as safetensors,
-keyed by a hash of all three (no pickle).
+splits gets a one-token approximation (see `ota.py`). A word's target depends only on
+the word, the encoder and the OTA settings (OTA rows of a batch never interact), so
+targets are cached on disk per word, in one safetensors file per encoder and OTA
+settings (no pickle): a run on another word list computes only the words it lacks.
 """
 import hashlib
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
@@ -27,8 +29,8 @@ def encoder_fingerprint(encoder) -> str:
     return digest.hexdigest()[:16]
 
 
-def targets_cache_key(words: Sequence[str], fingerprint: str, ota: OtaConfig) -> str:
-    payload = json.dumps({"words": list(words), "encoder": fingerprint, "ota": asdict(ota)})
+def targets_cache_key(fingerprint: str, ota: OtaConfig) -> str:
+    payload = json.dumps({"encoder": fingerprint, "ota": asdict(ota)})
     return hashlib.sha256(payload.encode("utf8")).hexdigest()[:20]
 
 
@@ -49,41 +51,48 @@ def compute_targets(
 ) -> Dict[str, torch.Tensor]:
     """Target vectors `{word: [D] float32 CPU tensor}` for words without unknown pieces.
 
-    With `cache_dir`, the result is read from (or written to)
-    `targets-<key>.safetensors`, where the key hashes the word list, the encoder's
-    fingerprint and the OTA settings.
+    With `cache_dir`, targets are read from `targets-<key>.safetensors`, where the key
+    hashes the encoder's fingerprint and the OTA settings; words missing there are
+    computed and the file is rewritten (atomically) with the union.
     """
     words = trainable_target_words(tokenizer, words)
     cache_path: Optional[Path] = None
+    cached: Dict[str, torch.Tensor] = {}
     if cache_dir is not None:
-        key = targets_cache_key(words, encoder_fingerprint(encoder), ota)
+        key = targets_cache_key(encoder_fingerprint(encoder), ota)
         cache_path = Path(cache_dir) / f"targets-{key}.safetensors"
         if cache_path.is_file():
-            return _read_cache(cache_path, words)
+            cached = _read_cache(cache_path)
+    missing = [w for w in words if w not in cached]
     weight = encoder.get_input_embeddings().weight.detach()
-    pieces = {w: word_piece_ids(tokenizer, w) for w in words}
-    multi = [w for w in words if len(pieces[w]) > 1]
-    learned = one_token_approximation(encoder, tokenizer, multi, ota, show_progress=show_progress)
-    approximated = dict(zip(multi, learned))
-    targets = {
-        w: approximated[w] if w in approximated else weight[pieces[w][0]].float().cpu().clone() for w in words
-    }
-    if cache_path is not None:
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        vectors = torch.stack([targets[w] for w in words]) if words else torch.zeros((0, weight.shape[1]))
-        tmp = cache_path.with_suffix(".tmp")
-        save_file({"vectors": vectors.contiguous()}, str(tmp), metadata={"words": json.dumps(words)})
-        tmp.replace(cache_path)
-    return targets
+    pieces = {w: word_piece_ids(tokenizer, w) for w in missing}
+    multi = [w for w in missing if len(pieces[w]) > 1]
+    computed: Dict[str, torch.Tensor] = {}
+    if multi:
+        learned = one_token_approximation(encoder, tokenizer, multi, ota, show_progress=show_progress)
+        computed.update(zip(multi, learned))
+    computed.update({w: weight[pieces[w][0]].float().cpu().clone() for w in missing if w not in computed})
+    if cache_path is not None and computed:
+        _write_cache(cache_path, {**cached, **computed}, weight.shape[1])
+    return {w: computed[w] if w in computed else cached[w] for w in words}
 
 
-def _read_cache(path: Path, words: List[str]) -> Dict[str, torch.Tensor]:
+def _write_cache(path: Path, targets: Dict[str, torch.Tensor], dim: int) -> None:
+    words = sorted(targets)
+    vectors = torch.stack([targets[w] for w in words]) if words else torch.zeros((0, dim))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # one per writer; replace is atomic
+    save_file({"vectors": vectors.contiguous()}, str(tmp), metadata={"words": json.dumps(words)})
+    tmp.replace(path)
+
+
+def _read_cache(path: Path) -> Dict[str, torch.Tensor]:
     try:
         with safe_open(str(path), framework="pt") as file:
             cached_words = json.loads(file.metadata()["words"])
         vectors = load_file(str(path))["vectors"]
     except Exception as err:
         raise ValueError(f"Corrupt targets cache {path}: delete the file and re-run.") from err
-    if cached_words != words or vectors.shape[0] != len(words):
-        raise ValueError(f"Targets cache {path} does not match its key: delete the file and re-run.")
-    return dict(zip(words, vectors))
+    if vectors.shape[0] != len(cached_words):
+        raise ValueError(f"Targets cache {path} lists {len(cached_words)} words for {vectors.shape[0]} vectors: delete the file and re-run.")
+    return dict(zip(cached_words, vectors))

@@ -3,7 +3,7 @@
 Layout of the output folder:
 
 - `training_config.json`: the run's settings (a re-run with other settings refuses)
-- `cache/targets-*.safetensors`: target vectors, keyed by words + encoder + OTA settings
+- `cache/targets-*.safetensors`: target vectors per word, keyed by encoder + OTA settings
 - `stage1-context/`, `stage2-form/`, `stage3-<mode>/`: each stage's checkpoint
   (`save_pretrained`) with `stage.json` written last, so a re-run skips finished stages
 - `training_log.jsonl`: loss per epoch and held-out mimicking cosine per stage
