@@ -3,7 +3,8 @@
 Default run: stage-1 epoch time with and without the context cache (ratio measured
 in one run). `--quality`: a short CPU training run whose held-out mimicking cosine is
 printed next to two baselines measured in the same run (mean of the word's wordpiece
-embeddings; the form-only model of stage 2), overall and on multi-piece words.
+embeddings; the form-only model of stage 2), for all held-out words, those the
+tokenizer keeps whole and those it splits.
 
     PYTHONPATH=. python benchmarks/train.py                # cache ratio
     PYTHONPATH=. python benchmarks/train.py --quality --output /work/artifacts/bertram-minilm-add
@@ -11,7 +12,6 @@ embeddings; the form-only model of stage 2), overall and on multi-piece words.
 import argparse
 import io
 import json
-import random
 import tempfile
 import time
 import zipfile
@@ -105,46 +105,47 @@ def quality(args) -> None:
         max_seq_length=args.max_seq_length,
         wordpiece_residual=args.wordpiece_residual,
         wordpiece_map=args.wordpiece_map,
+        keep_whole_words=args.keep_whole_words,
     )
     words = read_training_words(store, min_count=config.min_count, max_words=config.max_words, max_contexts=config.max_contexts, seed=config.seed)
     output = Path(args.output)
     started = time.perf_counter()
-    train_bertram(default_encoder_path(), words, output, config, show_progress=args.progress)
+    train_bertram(default_encoder_path(), words, output, config, cache_dir=args.targets_cache, show_progress=args.progress)
     seconds = time.perf_counter() - started
 
-    # Evaluation sets: the run's random held-out words (cosines logged by training), and
-    # frequent multi-piece words never seen in training, where OTA made the target.
-    logged = {r["stage"]: r["held_out_cosine"] for r in map(json.loads, (output / "training_log.jsonl").open()) if "held_out_cosine" in r}
+    # The run's held-out words (never trained on, not used to fit the wordpiece map),
+    # all of them, and split into words the tokenizer keeps whole (whose target is
+    # their own embedding row) and words it splits (whose target OTA learned).
     final = BertramModel.from_pretrained(output)
-    candidates = read_training_words(store, min_count=args.multi_min_count, max_contexts=config.max_contexts)
-    multi = sorted(w for w in candidates if w not in words and len(word_piece_ids(final.tokenizer, w)) > 1)
-    multi = {w: candidates[w] for w in sorted(random.Random(0).sample(multi, min(args.multi_words, len(multi))))}
-    targets = compute_targets(final.encoder, final.tokenizer, sorted(words), ota=config.ota, cache_dir=output / "cache")
-    targets.update(compute_targets(final.encoder, final.tokenizer, sorted(multi), ota=config.ota, cache_dir=output / "cache"))
-    multi = {w: c for w, c in multi.items() if w in targets}
     _, held_out = split_held_out(words, config.held_out, seed=config.seed)
+    targets = compute_targets(final.encoder, final.tokenizer, sorted(held_out), ota=config.ota, cache_dir=args.targets_cache or output / "cache")
+    held_out = {w: c for w, c in held_out.items() if w in targets}
+    split = {w: c for w, c in held_out.items() if len(word_piece_ids(final.tokenizer, w)) > 1}
+    whole = {w: c for w, c in held_out.items() if w not in split}
+    subsets = (held_out, whole, split)
 
-    def piece_mean(subset) -> float:
-        subset = sorted(subset)
-        pieces = final.wordpiece_mean(subset)
+    def cosine(vectors, subset) -> float:
         target = torch.stack([targets[w] for w in subset])
-        return float(torch.nn.functional.cosine_similarity(pieces, target, dim=1).mean())
+        return float(torch.nn.functional.cosine_similarity(vectors, target, dim=1).mean())
 
-    rows = [("mean of wordpiece embeddings", piece_mean({w: c for w, c in held_out.items() if w in targets}), piece_mean(multi))]
-    for name, stage, folder in (
-        ("form only (stage 2)", "form", output / "stage2-form"),
-        ("context only (stage 1)", "context", output / "stage1-context"),
-        ("BERTRAM add (stage 3)", "combined", output),
+    rows = [("mean of wordpiece embeddings", [cosine(final.wordpiece_mean(sorted(s)), sorted(s)) for s in subsets])]
+    if final.has_part("wordpiece"):
+        with torch.no_grad():
+            rows.append(("wordpiece mean + fitted map", [cosine(final.base_vectors(sorted(s)), sorted(s)) for s in subsets]))
+    for name, folder in (
+        ("form only (stage 2)", output / "stage2-form"),
+        ("context only (stage 1)", output / "stage1-context"),
+        ("BERTRAM add (stage 3)", output),
     ):
         model = BertramModel.from_pretrained(folder)
-        rows.append((name, logged[stage], mimicking_cosine(model, multi, targets)))
-    print(f"\n{len(words)} training words (count >= {config.min_count}, {len(held_out)} held out), "
-          f"{len(multi)} unseen multi-piece words (count >= {args.multi_min_count}), <= {args.contexts} "
-          f"contexts each; training took {seconds / 60:.1f} min on {torch.get_num_threads()} threads\n")
-    print("| mimicking cosine | held-out frequent words | unseen multi-piece words |")
-    print("|---|---|---|")
-    for name, held, piece in rows:
-        print(f"| {name} | {held:.3f} | {piece:.3f} |")
+        rows.append((name, [mimicking_cosine(model, s, targets) for s in subsets]))
+    print(f"\n{len(words) - len(held_out)} training words (count >= {config.min_count}), "
+          f"{len(held_out)} held out ({len(whole)} whole, {len(split)} split into wordpieces), <= "
+          f"{args.contexts} contexts each; training took {seconds / 60:.1f} min on {torch.get_num_threads()} threads\n")
+    print(f"| mimicking cosine, held-out words | all ({len(held_out)}) | whole words ({len(whole)}) | split words ({len(split)}) |")
+    print("|---|---:|---:|---:|")
+    for name, values in rows:
+        print(f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
 
 
 def main() -> None:
@@ -154,21 +155,22 @@ def main() -> None:
     parser.add_argument("--corpora", nargs="+", default=["brown", "movie_reviews"])
     parser.add_argument("--words", type=int, default=None, help="Training words (default: 300; all for --quality).")
     parser.add_argument("--contexts", type=int, default=16)
-    parser.add_argument("--min-count", type=int, default=100)
+    parser.add_argument("--min-count", type=int, default=10, help="Training words' corpus count (the paper's 100 is for a 1B-token corpus).")
     parser.add_argument("--held-out", type=float, default=0.1)
+    parser.add_argument("--targets-cache", default=None, help="Folder of the per-word targets cache (default: OUTPUT/cache).")
     parser.add_argument("--context-epochs", type=int, default=5)
     parser.add_argument("--context-lr", type=float, default=1e-4)
     parser.add_argument("--combined-epochs", type=int, default=3)
     parser.add_argument("--combined-lr", type=float, default=1e-4)
     parser.add_argument("--ota-steps", type=int, default=100)
     parser.add_argument("--max-seq-length", type=int, default=96)
-    parser.add_argument("--multi-min-count", type=int, default=30)
-    parser.add_argument("--multi-words", type=int, default=80)
     parser.add_argument("--output", default=str(Path(tempfile.gettempdir()) / "bertram-minilm-add"))
     parser.add_argument("--wordpiece-residual", action=argparse.BooleanOptionalAction, default=TrainingConfig.wordpiece_residual,
                         help="Output the wordpiece mean plus a learned correction (BertramConfig.wordpiece_residual).")
     parser.add_argument("--wordpiece-map", action=argparse.BooleanOptionalAction, default=TrainingConfig.wordpiece_map,
                         help="Correct a split word's wordpiece mean by a fitted linear map (BertramConfig.wordpiece_map).")
+    parser.add_argument("--keep-whole-words", action=argparse.BooleanOptionalAction, default=TrainingConfig.keep_whole_words,
+                        help="Words the tokenizer keeps whole keep their own embedding row (BertramConfig.keep_whole_words).")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (1 is faster on a busy machine).")
     args = parser.parse_args()

@@ -488,3 +488,24 @@ def test_config_without_wordpiece_map_loads_as_off(tmp_path):
     del data["wordpiece_map"]
     (tmp_path / "config.json").write_text(json.dumps(data))
     assert BertramConfig.load(tmp_path).wordpiece_map is False
+
+
+def test_keep_whole_words_gives_whole_words_their_row(tiny_bert_path):
+    for mode in ("form", "context", "add"):
+        model = BertramModel.from_encoder(tiny_bert_path, words=WORDS, mode=mode, ngram_min_count=1, keep_whole_words=True)
+        with torch.no_grad():  # make the trained parts output something
+            model.form.embedding.weight.normal_()
+            model.output.bias.fill_(0.3)
+        out = model.infer_vectors({"movie": ["a movie ."], "zyxx": ["a zyxx ."]})
+        numpy.testing.assert_allclose(out["movie"], _piece_mean(model, "movie"), atol=1e-6)
+        assert not numpy.allclose(out["zyxx"], _piece_mean(model, "zyxx"), atol=1e-3), mode
+        off = BertramModel.from_encoder(tiny_bert_path, words=WORDS, mode=mode, ngram_min_count=1, keep_whole_words=False)
+        off.load_state_dict(model.state_dict())
+        assert not numpy.allclose(off.infer_vectors({"movie": ["a movie ."]})["movie"], _piece_mean(model, "movie"), atol=1e-3), mode
+
+
+def test_config_without_keep_whole_words_loads_as_off(tmp_path):
+    data = BertramConfig(encoder_path="x", mode="add", embedding_dim=8, hidden_size=8).to_dict()
+    del data["keep_whole_words"]
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    assert BertramConfig.load(tmp_path).keep_whole_words is False

@@ -236,15 +236,21 @@ def test_bad_encoder_path_fails_clearly_and_pins_nothing(tmp_path):
     assert not (folder / "training_config.json").exists()
 
 
-def test_residual_warm_start_fits_target_minus_wordpiece_mean(tiny_bert_path):
-    model, corpus, targets = _context_model(tiny_bert_path, wordpiece_residual=True)
+@pytest.mark.parametrize("keep_whole_words", [False, True])
+def test_residual_warm_start_fits_target_minus_wordpiece_mean(tiny_bert_path, keep_whole_words):
+    model, corpus, targets = _context_model(tiny_bert_path, wordpiece_residual=True, keep_whole_words=keep_whole_words)
     cache = encode_context_cache(model, corpus, max_contexts=8)
     stages_module.fit_output_map(model, cache, targets, ridge=1.0)
     fitted = model.output.weight.detach().clone(), model.output.bias.detach().clone()
-    # the same ridge fit, done by hand on the residual
+    # the same ridge fit, done by hand on the residual (of the split words alone when
+    # whole words keep their row)
     states = torch.stack([cache.vectors[s : s + c].mean(0) for s, c in zip(cache.starts, cache.counts)])
     inputs = torch.cat([states, torch.ones_like(states[:, :1])], dim=1).double()
     residual = torch.stack([targets[w] for w in cache.words]) - model.wordpiece_mean(cache.words)
+    if keep_whole_words:
+        split = torch.tensor([len(model.tokenizer(" " + w, add_special_tokens=False)["input_ids"]) > 1 for w in cache.words])
+        assert 0 < int(split.sum()) < len(split)
+        inputs, residual = inputs[split], residual[split]
     gram = inputs.T @ inputs + torch.eye(inputs.shape[1], dtype=torch.double)
     solution = torch.linalg.solve(gram, inputs.T @ residual.double()).float()
     torch.testing.assert_close(fitted[0], solution[:-1].T, atol=1e-4, rtol=1e-4)

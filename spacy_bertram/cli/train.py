@@ -33,6 +33,10 @@ def train_command(
         True,
         help="With the residual: correct a split word's wordpiece mean by a fitted linear map.",
     ),
+    keep_whole_words: bool = typer.Option(
+        True,
+        help="With the residual: words the tokenizer keeps whole keep their own embedding row.",
+    ),
     device: str = typer.Option("auto", help="GPU id as for `spacy train --gpu-id` (-1: CPU), or cpu, cuda:1; auto: the GPU when there is one."),
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
@@ -54,6 +58,7 @@ def train_command(
         min_contexts_per_step=min(defaults.min_contexts_per_step, max_contexts),
         wordpiece_residual=wordpiece_residual,
         wordpiece_map=wordpiece_map,
+        keep_whole_words=keep_whole_words,
     )
     folder = train_bertram(encoder, words, output, config, device=device, show_progress=progress)
     typer.echo(f"Saved the BERTRAM model to {folder} (log: {folder / 'training_log.jsonl'}).")

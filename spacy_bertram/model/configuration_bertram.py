@@ -24,8 +24,10 @@ class BertramConfig:
     wordpieces plus what BERTRAM learns, so the trained parts learn a correction to
     that baseline instead of the whole vector. `wordpiece_map` (used only with
     `wordpiece_residual`) adds a linear correction of that mean for words split into
-    several pieces. A config.json without either key was written before the option
-    existed and loads with it off.
+    several pieces; `keep_whole_words` (also only with the residual) gives words the
+    tokenizer keeps whole their own embedding row, correcting split words alone. A
+    config.json without one of these keys was written before the option existed and
+    loads with it off.
     """
 
     encoder_path: str = ""
@@ -43,6 +45,7 @@ class BertramConfig:
     half_precision: bool = False
     wordpiece_residual: bool = True
     wordpiece_map: bool = True
+    keep_whole_words: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -90,7 +93,8 @@ class BertramConfig:
                 f"Unknown BertramConfig keys {unknown}; known keys are {sorted(known)}."
             )
         # configs written before the option existed describe models without it
-        return cls(**{"wordpiece_residual": False, "wordpiece_map": False, **data})
+        legacy = {"wordpiece_residual": False, "wordpiece_map": False, "keep_whole_words": False}
+        return cls(**{**legacy, **data})
 
     def save(self, directory: Union[str, Path]) -> Path:
         path = Path(directory) / CONFIG_NAME

@@ -15,7 +15,8 @@ training stages can move weights between models with `load_parts`:
 With `config.wordpiece_residual`, `base_vectors` (the mean of the encoder's input
 embeddings of the word's wordpieces, corrected by `wordpiece` when there is one) is
 added to the form part and to the context part's output, so every mode outputs that
-baseline plus a learned correction.
+baseline plus a learned correction; with `config.keep_whole_words` only words the
+tokenizer splits get the correction.
 """
 import dataclasses
 import itertools
@@ -358,7 +359,7 @@ class BertramModel(nn.Module):
     def forward(self, batch: BertramBatch) -> torch.Tensor:
         """[n_words, embedding_dim] vectors for a collated batch."""
         batch = batch.to(self.device)
-        form = self.form(batch.ngram_ids, batch.ngram_mask) + self.base_vectors(batch.words)
+        form = self.add_base(self.form(batch.ngram_ids, batch.ngram_mask), batch.words)
         if self.config.mode == "form":
             return form
         contexts = batch.contexts
@@ -370,10 +371,10 @@ class BertramModel(nn.Module):
 
     def form_vectors(self, words: Sequence[str]) -> torch.Tensor:
         """Form-only vectors [n_words, embedding_dim] (the form part, on its own,
-        plus `base_vectors`)."""
+        through `add_base`)."""
         ngram_ids, ngram_mask = self.encode_ngrams(words)
         form = self.form(ngram_ids.to(self.device), ngram_mask.to(self.device))
-        return form + self.base_vectors(words)
+        return self.add_base(form, words)
 
     def wordpiece_mean(self, words: Sequence[str]) -> torch.Tensor:
         """[n_words, embedding_dim]: mean of the frozen encoder's input embeddings of
@@ -400,12 +401,26 @@ class BertramModel(nn.Module):
         """What the trained parts are added to: with config.wordpiece_residual, the
         wordpiece mean (plus the `wordpiece` map's correction when the model has
         one), else zeros ([n_words, embedding_dim])."""
+        return self._base(words)[0]
+
+    def add_base(self, correction: torch.Tensor, words: Sequence[str]) -> torch.Tensor:
+        """A trained part's output [n_words, embedding_dim] as the model's vectors:
+        `base_vectors(words)` plus the correction. With config.keep_whole_words, words
+        the tokenizer keeps whole get their base alone: their own embedding row, which
+        is exact."""
+        base, whole = self._base(words)
+        if whole is not None:
+            correction = correction * (~whole).unsqueeze(-1).to(correction.dtype)
+        return base + correction
+
+    def _base(self, words: Sequence[str]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Base vectors and, with config.keep_whole_words, a [n_words] bool mask of the
+        words kept whole (None otherwise)."""
         if not self.config.wordpiece_residual:
-            return self.output.weight.new_zeros((len(words), self.config.embedding_dim))
+            return self.output.weight.new_zeros((len(words), self.config.embedding_dim)), None
         mean, counts = self.wordpieces(words)
-        if self.has_part("wordpiece"):
-            return mean + self.wordpiece(mean, counts)
-        return mean
+        base = mean + self.wordpiece(mean, counts) if self.has_part("wordpiece") else mean
+        return base, (counts == 1) if self.config.keep_whole_words else None
 
     def encode_contexts(
         self, contexts: ContextBatch, form: Optional[torch.Tensor] = None
@@ -439,14 +454,14 @@ class BertramModel(nn.Module):
         words: Optional[Sequence[str]] = None,
     ) -> torch.Tensor:
         """Cached context vectors [W, K, hidden] + mask [W, K] -> [W, embedding_dim]
-        (attentive mimicking, then the output map A·v + b, plus `base_vectors(words)`;
+        (attentive mimicking, then the output map A·v + b, through `add_base`;
         `words` is needed with config.wordpiece_residual)."""
         out = self.output(self.mimicking(context_vectors, context_mask))
-        if self.config.wordpiece_residual:
-            if words is None or len(words) != out.shape[0]:
-                raise ValueError("With wordpiece_residual, mimic needs the batch's words.")
-            out = out + self.base_vectors(words)
-        return out
+        if not self.config.wordpiece_residual:
+            return out
+        if words is None or len(words) != out.shape[0]:
+            raise ValueError("With wordpiece_residual, mimic needs the batch's words.")
+        return self.add_base(out, words)
 
     def combine(
         self, form: torch.Tensor, context: torch.Tensor, has_context: torch.Tensor

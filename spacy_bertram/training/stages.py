@@ -110,13 +110,18 @@ def fit_output_map(
     a linear read-out of the encoder already works, instead of from a random map whose
     outputs are far off the small-normed embedding space. With
     config.wordpiece_residual the fit is to what the model adds to its
-    `base_vectors` (target minus wordpiece mean).
+    `base_vectors` (target minus wordpiece mean), on the split words alone with
+    config.keep_whole_words.
     """
     states = torch.stack([cache.vectors[s : s + c].mean(0) for s, c in zip(cache.starts, cache.counts)])
     inputs = torch.cat([states, torch.ones_like(states[:, :1])], dim=1).double()
     target = torch.stack([targets[w] for w in cache.words]).to(states.device).double()
     with torch.no_grad():
         target = target - model.base_vectors(cache.words).to(target.device).double()
+    if model.config.wordpiece_residual and model.config.keep_whole_words:
+        split = (model.wordpieces(cache.words)[1] > 1).to(inputs.device)
+        if bool(split.any()):  # only the words that get a correction shape the map
+            inputs, target = inputs[split], target[split]
     gram = inputs.T @ inputs + ridge * torch.eye(inputs.shape[1], dtype=inputs.dtype, device=inputs.device)
     solution = torch.linalg.solve(gram, inputs.T @ target)
     with torch.no_grad():

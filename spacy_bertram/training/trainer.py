@@ -39,7 +39,12 @@ CONFIG_NAME = "training_config.json"
 LOG_NAME = "training_log.jsonl"
 STAGE_DONE = "stage.json"
 # Settings added to TrainingConfig later, with the value runs recorded before them had.
-_ADDED_SETTINGS = {"wordpiece_residual": False, "wordpiece_map": False, "wordpiece_ridge": 1.0}
+_ADDED_SETTINGS = {
+    "wordpiece_residual": False,
+    "wordpiece_map": False,
+    "wordpiece_ridge": 1.0,
+    "keep_whole_words": False,
+}
 
 
 @dataclass
@@ -56,7 +61,8 @@ class TrainingConfig:
     mean of the word's wordpiece embeddings plus a learned correction. `wordpiece_map`
     (with the residual) corrects that mean for split words by a linear map, fitted in
     closed form (ridge `wordpiece_ridge`) on the training words before the stages
-    and frozen in all of them.
+    and frozen in all of them. `keep_whole_words` (with the residual) leaves words the
+    tokenizer keeps whole at their own embedding row: only split words are corrected.
     """
 
     mode: str = "add"
@@ -76,6 +82,7 @@ class TrainingConfig:
     wordpiece_residual: bool = True
     wordpiece_map: bool = True
     wordpiece_ridge: float = 1.0
+    keep_whole_words: bool = True
 
     def __post_init__(self) -> None:
         kinds = {"context": StageConfig, "form": StageConfig, "combined": StageConfig, "ota": OtaConfig}
@@ -182,6 +189,7 @@ def train_bertram(
         ngram_min_count=config.ngram_min_count,
         wordpiece_residual=config.wordpiece_residual,
         wordpiece_map=config.wordpiece_map,
+        keep_whole_words=config.keep_whole_words,
         seed=config.seed,
     )
     # Recorded once the inputs have loaded, so a typo in a path does not pin the folder.
