@@ -359,7 +359,8 @@ class BertramModel(nn.Module):
     def forward(self, batch: BertramBatch) -> torch.Tensor:
         """[n_words, embedding_dim] vectors for a collated batch."""
         batch = batch.to(self.device)
-        form = self.add_base(self.form(batch.ngram_ids, batch.ngram_mask), batch.words)
+        base = self.base_and_whole(batch.words)  # tokenised once for both parts
+        form = _add_base(self.form(batch.ngram_ids, batch.ngram_mask), *base)
         if self.config.mode == "form":
             return form
         contexts = batch.contexts
@@ -367,7 +368,8 @@ class BertramModel(nn.Module):
         grouped, mask = group_contexts(
             vectors, contexts.context_word, len(batch), self.config.hidden_size, self.device
         )
-        return self.combine(form, self.mimic(grouped, mask, batch.words), mask.any(dim=1))
+        context = _add_base(self.output(self.mimicking(grouped, mask)), *base)
+        return self.combine(form, context, mask.any(dim=1))
 
     def form_vectors(self, words: Sequence[str]) -> torch.Tensor:
         """Form-only vectors [n_words, embedding_dim] (the form part, on its own,
@@ -401,21 +403,18 @@ class BertramModel(nn.Module):
         """What the trained parts are added to: with config.wordpiece_residual, the
         wordpiece mean (plus the `wordpiece` map's correction when the model has
         one), else zeros ([n_words, embedding_dim])."""
-        return self._base(words)[0]
+        return self.base_and_whole(words)[0]
 
     def add_base(self, correction: torch.Tensor, words: Sequence[str]) -> torch.Tensor:
         """A trained part's output [n_words, embedding_dim] as the model's vectors:
         `base_vectors(words)` plus the correction. With config.keep_whole_words, words
         the tokenizer keeps whole get their base alone: their own embedding row, which
         is exact."""
-        base, whole = self._base(words)
-        if whole is not None:
-            correction = correction * (~whole).unsqueeze(-1).to(correction.dtype)
-        return base + correction
+        return _add_base(correction, *self.base_and_whole(words))
 
-    def _base(self, words: Sequence[str]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """Base vectors and, with config.keep_whole_words, a [n_words] bool mask of the
-        words kept whole (None otherwise)."""
+    def base_and_whole(self, words: Sequence[str]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """`base_vectors(words)` and the [n_words] bool mask of the words that get no
+        correction (kept whole, with config.keep_whole_words; None when all get one)."""
         if not self.config.wordpiece_residual:
             return self.output.weight.new_zeros((len(words), self.config.embedding_dim)), None
         mean, counts = self.wordpieces(words)
@@ -524,6 +523,15 @@ def group_contexts(
     mask = torch.zeros((n_words, width), dtype=torch.bool, device=vectors.device)
     mask[sorted_words, slots] = True
     return grouped, mask
+
+
+def _add_base(
+    correction: torch.Tensor, base: torch.Tensor, whole: Optional[torch.Tensor]
+) -> torch.Tensor:
+    """base + correction, with the correction zeroed on the `whole` rows (if given)."""
+    if whole is not None:
+        correction = correction * (~whole).unsqueeze(-1).to(correction.dtype)
+    return base + correction
 
 
 def _empty_contexts() -> ContextBatch:

@@ -114,19 +114,14 @@ def fit_output_map(
     config.keep_whole_words.
     """
     states = torch.stack([cache.vectors[s : s + c].mean(0) for s, c in zip(cache.starts, cache.counts)])
-    inputs = torch.cat([states, torch.ones_like(states[:, :1])], dim=1).double()
-    target = torch.stack([targets[w] for w in cache.words]).to(states.device).double()
+    target = torch.stack([targets[w] for w in cache.words]).to(states.device)
     with torch.no_grad():
-        target = target - model.base_vectors(cache.words).to(target.device).double()
-    if model.config.wordpiece_residual and model.config.keep_whole_words:
-        split = (model.wordpieces(cache.words)[1] > 1).to(inputs.device)
-        if bool(split.any()):  # only the words that get a correction shape the map
-            inputs, target = inputs[split], target[split]
-    gram = inputs.T @ inputs + ridge * torch.eye(inputs.shape[1], dtype=inputs.dtype, device=inputs.device)
-    solution = torch.linalg.solve(gram, inputs.T @ target)
-    with torch.no_grad():
-        model.output.weight.copy_(solution[:-1].T.to(model.output.weight.dtype))
-        model.output.bias.copy_(solution[-1].to(model.output.bias.dtype))
+        base, whole = model.base_and_whole(cache.words)
+    target = target - base.to(target.device)
+    if whole is not None and bool((~whole).any()):  # only corrected words shape the map
+        corrected = ~whole.to(states.device)
+        states, target = states[corrected], target[corrected]
+    _ridge_fit(model.output, states, target, ridge)
 
 
 def fit_wordpiece_map(
@@ -147,17 +142,20 @@ def fit_wordpiece_map(
     split = torch.nonzero(counts > 1, as_tuple=True)[0]
     if split.numel() == 0:
         return 0
-    inputs = mean[split].double()
-    inputs = torch.cat([inputs, torch.ones_like(inputs[:, :1])], dim=1)
-    target = torch.stack([targets[words[i]] for i in split.tolist()]).to(inputs.device).double()
-    target = target - mean[split].double()
+    target = torch.stack([targets[words[i]] for i in split.tolist()]).to(mean.device)
+    _ridge_fit(model.wordpiece.linear, mean[split], target - mean[split], ridge)
+    return int(split.numel())
+
+
+def _ridge_fit(linear: nn.Linear, inputs: torch.Tensor, target: torch.Tensor, ridge: float) -> None:
+    """Set `linear` (weight and bias) to the ridge least-squares fit inputs -> target,
+    solved in closed form in double precision."""
+    inputs = torch.cat([inputs, torch.ones_like(inputs[:, :1])], dim=1).double()
     gram = inputs.T @ inputs + ridge * torch.eye(inputs.shape[1], dtype=inputs.dtype, device=inputs.device)
-    solution = torch.linalg.solve(gram, inputs.T @ target)
-    linear = model.wordpiece.linear
+    solution = torch.linalg.solve(gram, inputs.T @ target.double())
     with torch.no_grad():
         linear.weight.copy_(solution[:-1].T.to(linear.weight.dtype))
         linear.bias.copy_(solution[-1].to(linear.bias.dtype))
-    return int(split.numel())
 
 
 def trainable_parameters(model: BertramModel, parts: Sequence[str]) -> List[nn.Parameter]:
