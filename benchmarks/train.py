@@ -3,8 +3,9 @@
 Default run: stage-1 epoch time with and without the context cache (ratio measured
 in one run). `--quality`: a short CPU training run whose held-out mimicking cosine is
 printed next to two baselines measured in the same run (mean of the word's wordpiece
-embeddings; the form-only model of stage 2), for all held-out words, those the
-tokenizer keeps whole and those it splits.
+embeddings; the form-only model of stage 2). With keep_whole_words (the default)
+training and held-out words are all words the tokenizer splits; without it, the table
+also shows the held-out words kept whole and those split apart.
 
     PYTHONPATH=. python benchmarks/train.py                # cache ratio
     PYTHONPATH=. python benchmarks/train.py --quality --output /work/artifacts/bertram-minilm-add
@@ -29,11 +30,11 @@ from spacy_bertram.training import (
     compute_targets,
     mimicking_cosine,
     read_training_words,
-    split_held_out,
     train_bertram,
 )
 from spacy_bertram.training.ota import word_piece_ids
 from spacy_bertram.training.stages import encode_context_cache, train_end_to_end, train_on_cache
+from spacy_bertram.training.trainer import select_training_words
 from spacy_bertram.util import default_encoder_path
 
 DATA = Path("/work/shared/data/nltk")
@@ -98,8 +99,9 @@ def quality(args) -> None:
         max_words=args.words,
         max_contexts=args.contexts,
         held_out=args.held_out,
+        validation=args.validation,
         context=StageConfig(args.context_epochs, args.context_lr, 48),
-        form=StageConfig(20, 0.01, 64),
+        form=StageConfig(args.form_epochs, 0.01, 64),
         combined=StageConfig(args.combined_epochs, args.combined_lr, 48),
         ota=OtaConfig(steps=args.ota_steps),
         max_seq_length=args.max_seq_length,
@@ -107,43 +109,44 @@ def quality(args) -> None:
         wordpiece_map=args.wordpiece_map,
         keep_whole_words=args.keep_whole_words,
     )
-    words = read_training_words(store, min_count=config.min_count, max_words=config.max_words, max_contexts=config.max_contexts, seed=config.seed)
     output = Path(args.output)
     started = time.perf_counter()
-    train_bertram(default_encoder_path(), words, output, config, cache_dir=args.targets_cache, show_progress=args.progress)
+    train_bertram(default_encoder_path(), store, output, config, cache_dir=args.targets_cache, show_progress=args.progress)
     seconds = time.perf_counter() - started
 
-    # The run's held-out words (never trained on, not used to fit the wordpiece map),
-    # all of them, and split into words the tokenizer keeps whole (whose target is
-    # their own embedding row) and words it splits (whose target OTA learned).
+    # The run's held-out words (never trained on, not used to fit the wordpiece map or
+    # to pick epochs); with whole words among them, also split into words the
+    # tokenizer keeps whole (their target is their own row) and words it splits.
     final = BertramModel.from_pretrained(output)
-    _, held_out = split_held_out(words, config.held_out, seed=config.seed)
+    train, validation, held_out = select_training_words(store, config, final.tokenizer)
     targets = compute_targets(final.encoder, final.tokenizer, sorted(held_out), ota=config.ota, cache_dir=args.targets_cache or output / "cache")
     held_out = {w: c for w, c in held_out.items() if w in targets}
     split = {w: c for w, c in held_out.items() if len(word_piece_ids(final.tokenizer, w)) > 1}
     whole = {w: c for w, c in held_out.items() if w not in split}
-    subsets = (held_out, whole, split)
+    columns = [(f"all ({len(held_out)})", held_out)]
+    if whole and split:
+        columns += [(f"whole words ({len(whole)})", whole), (f"split words ({len(split)})", split)]
 
     def cosine(vectors, subset) -> float:
         target = torch.stack([targets[w] for w in subset])
         return float(torch.nn.functional.cosine_similarity(vectors, target, dim=1).mean())
 
-    rows = [("mean of wordpiece embeddings", [cosine(final.wordpiece_mean(sorted(s)), sorted(s)) for s in subsets])]
+    rows = [("mean of wordpiece embeddings", [cosine(final.wordpiece_mean(sorted(s)), sorted(s)) for _, s in columns])]
     if final.has_part("wordpiece"):
         with torch.no_grad():
-            rows.append(("wordpiece mean + fitted map", [cosine(final.base_vectors(sorted(s)), sorted(s)) for s in subsets]))
+            rows.append(("wordpiece mean + fitted map", [cosine(final.base_vectors(sorted(s)), sorted(s)) for _, s in columns]))
     for name, folder in (
         ("form only (stage 2)", output / "stage2-form"),
         ("context only (stage 1)", output / "stage1-context"),
         ("BERTRAM add (stage 3)", output),
     ):
         model = BertramModel.from_pretrained(folder)
-        rows.append((name, [mimicking_cosine(model, s, targets) for s in subsets]))
-    print(f"\n{len(words) - len(held_out)} training words (count >= {config.min_count}), "
-          f"{len(held_out)} held out ({len(whole)} whole, {len(split)} split into wordpieces), <= "
-          f"{args.contexts} contexts each; training took {seconds / 60:.1f} min on {torch.get_num_threads()} threads\n")
-    print(f"| mimicking cosine, held-out words | all ({len(held_out)}) | whole words ({len(whole)}) | split words ({len(split)}) |")
-    print("|---|---:|---:|---:|")
+        rows.append((name, [mimicking_cosine(model, s, targets) for _, s in columns]))
+    print(f"\n{len(train)} training words (count >= {config.min_count}), {len(validation)} for early stopping, "
+          f"{len(held_out)} held out ({len(split)} split into wordpieces), <= {args.contexts} contexts each; "
+          f"training took {seconds / 60:.1f} min on {torch.get_num_threads()} threads\n")
+    print("| mimicking cosine, held-out words | " + " | ".join(name for name, _ in columns) + " |")
+    print("|---|" + "---:|" * len(columns))
     for name, values in rows:
         print(f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
 
@@ -157,6 +160,9 @@ def main() -> None:
     parser.add_argument("--contexts", type=int, default=16)
     parser.add_argument("--min-count", type=int, default=10, help="Training words' corpus count (the paper's 100 is for a 1B-token corpus).")
     parser.add_argument("--held-out", type=float, default=0.1)
+    parser.add_argument("--validation", type=float, default=TrainingConfig.validation,
+                        help="Validation words for early stopping (TrainingConfig.validation; 0: off).")
+    parser.add_argument("--form-epochs", type=int, default=20)
     parser.add_argument("--targets-cache", default=None, help="Folder of the per-word targets cache (default: OUTPUT/cache).")
     parser.add_argument("--context-epochs", type=int, default=5)
     parser.add_argument("--context-lr", type=float, default=1e-4)

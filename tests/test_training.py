@@ -7,16 +7,22 @@ import torch
 from safetensors.torch import load_file
 
 from spacy_bertram.model import BertramModel, NgramVocab
+from spacy_bertram.model.modeling_bertram import load_tokenizer
 from spacy_bertram.training import OtaConfig, StageConfig, TrainingConfig, train_bertram
 from spacy_bertram.training import stages as stages_module
 from spacy_bertram.training.stages import encode_context_cache, train_end_to_end, train_on_cache
 from spacy_bertram.training.targets import compute_targets
+from spacy_bertram.training.trainer import select_training_words
 
 FILLER = "the a and of to in it he she they good bad big small old new red blue".split()
-TARGET_WORDS = (
-    "movie film story plot actor music house car dog cat city town river water tree "
-    "book school happy sad fast slow moviest filming unhappy"
+# Words the tiny tokenizer splits (with keep_whole_words only these train BERTRAM)
+# and words it keeps whole.
+SPLIT_WORDS = (
+    "movies films stories plots musicals houses cars dogs cats cities towns rivers trees "
+    "books schools happily sadly faster slower moviest filming unhappy"
 ).split()
+WHOLE_WORDS = "movie film story house car dog happy sad".split()
+TARGET_WORDS = SPLIT_WORDS + WHOLE_WORDS
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -62,7 +68,7 @@ def read_log(folder):
 
 
 def epoch_losses(log, stage):
-    return [r["loss"] for r in log if r.get("stage") == stage and "epoch" in r]
+    return [r["loss"] for r in log if r.get("stage") == stage and r.get("epoch", 0) >= 1]
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +109,59 @@ def test_add_stage_keeps_the_form_part_frozen(trained):
     context = load_file(str(trained / "stage1-context" / "model.safetensors"))
     assert torch.equal(final["form.embedding.weight"], form["form.embedding.weight"])
     assert not torch.equal(final["output.weight"], context["output.weight"])
+
+
+def test_training_words_are_the_words_the_tokenizer_splits(tiny_bert_path):
+    tokenizer = load_tokenizer(tiny_bert_path)
+    train, validation, held = select_training_words(synthetic_corpus(), small_config(), tokenizer)
+    assert set(train) | set(validation) | set(held) == set(SPLIT_WORDS)
+    assert len(held) == 3 and len(validation) == round(0.1 * (len(SPLIT_WORDS) - 3))
+    assert not (set(train) & set(validation)) and not (set(train) & set(held))
+    everything = select_training_words(synthetic_corpus(), small_config(keep_whole_words=False), tokenizer)
+    assert set().union(*everything) == set(TARGET_WORDS)
+    with pytest.raises(ValueError, match="split by the encoder's tokenizer"):
+        select_training_words({w: ["a ."] for w in WHOLE_WORDS}, small_config(), tokenizer)
+
+
+def test_each_stage_ends_on_its_best_validation_epoch(trained, tiny_bert_path, targets_cache):
+    log = read_log(trained)
+    _, validation, _ = select_training_words(synthetic_corpus(), small_config(), load_tokenizer(tiny_bert_path))
+    for stage, folder in (("context", "stage1-context"), ("form", "stage2-form"), ("combined", "stage3-add")):
+        scores = {r["epoch"]: r["validation_cosine"] for r in log if r.get("stage") == stage and "epoch" in r}
+        assert sorted(scores) == [0, 1, 2, 3, 4], (stage, scores)
+        best = max(scores, key=lambda e: (scores[e], -e))
+        summary = next(r for r in log if r.get("stage") == stage and "held_out_cosine" in r)
+        assert summary["best_epoch"] == best and summary["validation_words"] == len(validation)
+        model = BertramModel.from_pretrained(trained / folder)
+        targets = compute_targets(model.encoder, model.tokenizer, sorted(validation), ota=small_config().ota, cache_dir=targets_cache)
+        if stage == "form":
+            kept = stages_module.form_cosine(model, sorted(validation), targets)
+        else:
+            cache = encode_context_cache(model, validation, max_contexts=8)
+            kept = stages_module.cache_cosine(model, cache, targets)
+        assert kept == pytest.approx(scores[best], abs=1e-6), (stage, scores)
+
+
+def test_epochs_that_score_worse_are_undone():
+    weight = torch.nn.Parameter(torch.zeros(3))
+    target = torch.ones(3)
+    config = StageConfig(epochs=4, lr=0.1, batch_size=1)
+    scores = []
+
+    def away(rows):  # every step moves the weight away from the target
+        return -((weight - target) ** 2).sum()
+
+    def validate():
+        scores.append(-float(((weight.detach() - target) ** 2).sum()))
+        return scores[-1]
+
+    stages_module._run_epochs(2, away, [weight], config, seed=0, desc="t", log_epoch=None, show_progress=False, validate=validate)
+    assert len(scores) == 5 and scores[-1] < scores[0]
+    assert torch.equal(weight.detach(), torch.zeros(3))  # back at epoch 0
+    toward = lambda rows: ((weight - target) ** 2).sum()  # noqa: E731
+    scores.clear()
+    stages_module._run_epochs(2, toward, [weight], config, seed=0, desc="t", log_epoch=None, show_progress=False, validate=validate)
+    assert scores[-1] == max(scores) and -float(((weight.detach() - target) ** 2).sum()) == scores[-1]
 
 
 def test_resumed_run_ends_with_the_same_weights(trained, tiny_bert_path, tmp_path, monkeypatch, targets_cache):

@@ -18,6 +18,9 @@ def train_command(
     max_words: Optional[int] = typer.Option(None, help="Random sample of this many words."),
     max_contexts: int = typer.Option(32, help="Contexts kept per word."),
     held_out: float = typer.Option(0.05, help="Held-out words: a fraction below 1, else a count."),
+    validation: float = typer.Option(
+        0.1, help="Validation words for early stopping (a fraction below 1, else a count; 0: off)."
+    ),
     context_epochs: int = typer.Option(5),
     context_lr: float = typer.Option(1e-4),
     form_epochs: int = typer.Option(20),
@@ -51,6 +54,7 @@ def train_command(
         max_words=max_words,
         max_contexts=max_contexts,
         held_out=held_out,
+        validation=validation,
         context=StageConfig(context_epochs, context_lr, defaults.context.batch_size),
         form=StageConfig(form_epochs, form_lr, defaults.form.batch_size),
         combined=StageConfig(combined_epochs, combined_lr, defaults.combined.batch_size),

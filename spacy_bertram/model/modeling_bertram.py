@@ -540,8 +540,9 @@ def _empty_contexts() -> ContextBatch:
     return ContextBatch(empty, empty, none, none, none)
 
 
-def _load_encoder(path: str):
-    from transformers import AutoModel, AutoTokenizer
+def load_tokenizer(path: Union[str, Path]):
+    """The fast tokenizer of a local encoder folder, with a clear error when it is not one."""
+    from transformers import AutoTokenizer
 
     folder = Path(path)
     if not folder.is_dir():
@@ -552,7 +553,16 @@ def _load_encoder(path: str):
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"The encoder folder {path} has no config.json.")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
+        return AutoTokenizer.from_pretrained(str(path), use_fast=True)
+    except OSError as err:
+        raise FileNotFoundError(f"Could not load the tokenizer from {path} ({err}).") from err
+
+
+def _load_encoder(path: str):
+    from transformers import AutoModel
+
+    tokenizer = load_tokenizer(path)
+    try:
         encoder = AutoModel.from_pretrained(path, use_safetensors=True)
     except OSError as err:
         raise FileNotFoundError(

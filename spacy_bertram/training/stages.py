@@ -8,6 +8,11 @@ epochs after the first cost almost nothing. In "add" mode the form part is froze
 stage 3 (as in the paper) and n-gram dropout is off there, so the form vector in the
 `form :` prefix is fixed and the cache holds. Stage 2 (form) never runs the encoder.
 Only "replace" has to run the encoder at every step of stage 3.
+
+With a `validate` callable (mean cosine to the targets of validation words), a stage
+scores its starting point and every epoch and ends on the best of them: the trained
+parts start from the wordpiece base, so a stage never leaves the model worse on
+unseen words than where it began (early stopping with best-checkpoint restore).
 """
 import itertools
 import random
@@ -22,7 +27,8 @@ from tqdm.auto import tqdm
 from ..model import BertramModel, encode_context_vectors
 
 WordContexts = Dict[str, List[str]]
-EpochLogger = Callable[[int, float, float], None]
+EpochLogger = Callable[[int, Optional[float], float, Optional[float]], None]
+Validator = Callable[[], float]
 
 
 @dataclass
@@ -98,6 +104,53 @@ def _sample_contexts(
         mask[i, : len(pick)] = True
     device = cache.vectors.device
     return cache.vectors[index.to(device)], mask.to(device)
+
+
+def _all_contexts(cache: ContextCache, rows: Sequence[int]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Every cached context of each word, padded: the deterministic input for validation."""
+    width = max(cache.counts[r] for r in rows)
+    index = torch.zeros((len(rows), width), dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.bool)
+    for i, row in enumerate(rows):
+        index[i, : cache.counts[row]] = torch.arange(cache.starts[row], cache.starts[row] + cache.counts[row])
+        mask[i, : cache.counts[row]] = True
+    device = cache.vectors.device
+    return cache.vectors[index.to(device)], mask.to(device)
+
+
+def _mean_cosine(vectors: torch.Tensor, words: Sequence[str], targets: Dict[str, torch.Tensor]) -> float:
+    target = torch.stack([targets[w] for w in words]).to(vectors.device)
+    return float(nn.functional.cosine_similarity(vectors.float(), target.float(), dim=1).mean())
+
+
+def cache_cosine(
+    model: BertramModel, cache: ContextCache, targets: Dict[str, torch.Tensor], batch_size: int = 256
+) -> float:
+    """Mean cosine to the targets of the model's vectors from all of each word's cached
+    contexts (eval mode): the validation score of the cached stages."""
+    was_training = model.training
+    model.eval()
+    outputs = []
+    with torch.inference_mode():
+        for begin in range(0, len(cache.words), batch_size):
+            rows = list(range(begin, min(begin + batch_size, len(cache.words))))
+            words = [cache.words[r] for r in rows]
+            grouped, mask = _all_contexts(cache, rows)
+            form = cache.form[rows] if cache.form is not None else model.form_vectors(words)
+            outputs.append(model.combine(form, model.mimic(grouped, mask, words), mask.any(dim=1)))
+    model.train(was_training)
+    return _mean_cosine(torch.cat(outputs), cache.words, targets)
+
+
+def form_cosine(model: BertramModel, words: Sequence[str], targets: Dict[str, torch.Tensor]) -> float:
+    """Mean cosine to the targets of the form part's vectors (eval mode, no n-gram
+    dropout): the validation score of stage 2."""
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        vectors = model.form_vectors(list(words))
+    model.train(was_training)
+    return _mean_cosine(vectors, words, targets)
 
 
 def fit_output_map(
@@ -178,11 +231,20 @@ def _run_epochs(
     desc: str,
     log_epoch: Optional[EpochLogger],
     show_progress: bool,
+    validate: Optional[Validator] = None,
 ) -> List[float]:
-    """Shuffled mini-batches of item indices; Adam on `params`; mean loss per epoch."""
+    """Shuffled mini-batches of item indices; Adam on `params`; mean loss per epoch.
+
+    With `validate`, the parameters end at the best-scoring epoch (epoch 0: as they
+    came in); every score is logged, epoch 0's with no loss.
+    """
     optimizer = torch.optim.Adam(params, lr=config.lr)
     rng = random.Random(seed)
     losses: List[float] = []
+    best_score = validate() if validate is not None else None
+    best_state = [p.detach().clone() for p in params] if validate is not None else None
+    if validate is not None and log_epoch is not None:
+        log_epoch(0, None, 0.0, best_score)
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
         order = list(range(n_items))
@@ -201,8 +263,15 @@ def _run_epochs(
             total += float(loss.detach()) * len(rows)
             seen += len(rows)
         losses.append(total / max(seen, 1))
+        score = validate() if validate is not None else None
+        if score is not None and score > best_score:
+            best_score, best_state = score, [p.detach().clone() for p in params]
         if log_epoch is not None:
-            log_epoch(epoch, losses[-1], time.perf_counter() - started)
+            log_epoch(epoch, losses[-1], time.perf_counter() - started, score)
+    if best_state is not None:
+        with torch.no_grad():
+            for param, best in zip(params, best_state):
+                param.copy_(best)
     return losses
 
 
@@ -218,6 +287,7 @@ def train_on_cache(
     desc: str,
     log_epoch: Optional[EpochLogger] = None,
     show_progress: bool = False,
+    validate: Optional[Validator] = None,
 ) -> List[float]:
     """Stage 1 and cached stage 3: mimicking (+ form, gate when they train) on cached states."""
     target = torch.stack([targets[w] for w in cache.words]).to(model.device)
@@ -236,7 +306,8 @@ def train_on_cache(
         return nn.functional.mse_loss(vectors, target[rows])
 
     losses = _run_epochs(
-        len(cache.words), step, params, config, seed=seed, desc=desc, log_epoch=log_epoch, show_progress=show_progress
+        len(cache.words), step, params, config, seed=seed, desc=desc, log_epoch=log_epoch, show_progress=show_progress,
+        validate=validate,
     )
     model.eval()
     return losses
@@ -251,6 +322,7 @@ def train_form(
     seed: int,
     log_epoch: Optional[EpochLogger] = None,
     show_progress: bool = False,
+    validate: Optional[Validator] = None,
 ) -> List[float]:
     """Stage 2: n-gram embeddings alone (with n-gram dropout); no encoder at all."""
     words = list(words)
@@ -262,7 +334,8 @@ def train_form(
         return nn.functional.mse_loss(model.form_vectors([words[r] for r in rows]), target[rows])
 
     losses = _run_epochs(
-        len(words), step, params, config, seed=seed, desc="form", log_epoch=log_epoch, show_progress=show_progress
+        len(words), step, params, config, seed=seed, desc="form", log_epoch=log_epoch, show_progress=show_progress,
+        validate=validate,
     )
     model.eval()
     return losses
@@ -279,6 +352,7 @@ def train_end_to_end(
     seed: int,
     log_epoch: Optional[EpochLogger] = None,
     show_progress: bool = False,
+    validate: Optional[Validator] = None,
 ) -> List[float]:
     """Stage 3 for "replace": the form vector enters the encoder, so it runs every step."""
     words = list(words_contexts)
@@ -297,7 +371,8 @@ def train_end_to_end(
         return nn.functional.mse_loss(model(model.collate(items)), target[rows])
 
     losses = _run_epochs(
-        len(words), step, params, config, seed=seed, desc="combined", log_epoch=log_epoch, show_progress=show_progress
+        len(words), step, params, config, seed=seed, desc="combined", log_epoch=log_epoch, show_progress=show_progress,
+        validate=validate,
     )
     model.eval()
     return losses

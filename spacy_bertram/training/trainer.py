@@ -6,7 +6,8 @@ Layout of the output folder:
 - `cache/targets-*.safetensors`: target vectors per word, keyed by encoder + OTA settings
 - `stage1-context/`, `stage2-form/`, `stage3-<mode>/`: each stage's checkpoint
   (`save_pretrained`) with `stage.json` written last, so a re-run skips finished stages
-- `training_log.jsonl`: loss per epoch and held-out mimicking cosine per stage
+- `training_log.jsonl`: loss and validation cosine per epoch, held-out mimicking
+  cosine and the epoch kept per stage
 - the final model itself (`config.json`, `model.safetensors`, `ngrams.txt`), loadable
   with `BertramModel.from_pretrained(output_dir)`
 """
@@ -15,19 +16,23 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
 from ..model import BertramModel, NgramVocab
+from ..model.modeling_bertram import load_tokenizer
+from ..util import resolve_encoder_path
 from ..model.configuration_bertram import MODES
 from .metrics import mimicking_cosine
-from .ota import OtaConfig
+from .ota import OtaConfig, word_piece_ids
 from .stages import (
     StageConfig,
+    cache_cosine,
     encode_context_cache,
     fit_output_map,
     fit_wordpiece_map,
+    form_cosine,
     train_end_to_end,
     train_form,
     train_on_cache,
@@ -44,6 +49,7 @@ _ADDED_SETTINGS = {
     "wordpiece_map": False,
     "wordpiece_ridge": 1.0,
     "keep_whole_words": False,
+    "validation": 0,
 }
 
 
@@ -62,7 +68,11 @@ class TrainingConfig:
     (with the residual) corrects that mean for split words by a linear map, fitted in
     closed form (ridge `wordpiece_ridge`) on the training words before the stages
     and frozen in all of them. `keep_whole_words` (with the residual) leaves words the
-    tokenizer keeps whole at their own embedding row: only split words are corrected.
+    tokenizer keeps whole at their own embedding row: only split words are corrected,
+    so only split words are worth training on and only they are selected.
+    `validation` words (a fraction below 1, else a count) are split from the training
+    words; every stage ends on the epoch (0: its starting point) whose vectors come
+    closest to their targets. 0 turns this early stopping off.
     """
 
     mode: str = "add"
@@ -72,6 +82,7 @@ class TrainingConfig:
     max_contexts: int = 32
     min_contexts_per_step: int = 4
     held_out: Union[int, float] = 0.05
+    validation: Union[int, float] = 0.1
     context: StageConfig = field(default_factory=lambda: StageConfig(epochs=5, lr=1e-4, batch_size=48))
     form: StageConfig = field(default_factory=lambda: StageConfig(epochs=20, lr=0.01, batch_size=64))
     combined: StageConfig = field(default_factory=lambda: StageConfig(epochs=3, lr=1e-4, batch_size=48))
@@ -144,6 +155,46 @@ def _check_run_config(output_dir: Path, record: Dict[str, Any]) -> Dict[str, Any
     return record
 
 
+def splits_word(tokenizer) -> Callable[[str], bool]:
+    """A predicate: does the tokenizer split the word into several known pieces?"""
+    unknown = tokenizer.unk_token_id
+    return lambda word: len(ids := word_piece_ids(tokenizer, word)) > 1 and unknown not in ids
+
+
+def select_training_words(
+    words_source: Union[str, Path, Mapping[str, Sequence[str]], Any], config: "TrainingConfig", tokenizer
+) -> Tuple[WordContexts, WordContexts, WordContexts]:
+    """The run's (training, validation, held-out) words with their contexts.
+
+    With config.keep_whole_words, only words the tokenizer splits qualify: a word kept
+    whole is its own exact target, so it gives no training signal.
+    """
+    keep = splits_word(tokenizer) if config.wordpiece_residual and config.keep_whole_words else None
+    if isinstance(words_source, Mapping):
+        words_contexts = {
+            w.lower(): list(c)[: config.max_contexts]
+            for w, c in words_source.items()
+            if keep is None or keep(w.lower())
+        }
+        if not words_contexts:
+            raise ValueError(
+                "No training word is split by the encoder's tokenizer; with "
+                "keep_whole_words, only split words train BERTRAM. Pass rarer words."
+            )
+    else:
+        words_contexts = read_training_words(
+            words_source,
+            min_count=config.min_count,
+            max_words=config.max_words,
+            max_contexts=config.max_contexts,
+            seed=config.seed,
+            keep=keep,
+        )
+    train_words, held_out = split_held_out(words_contexts, config.held_out, seed=config.seed)
+    train_words, validation = split_held_out(train_words, config.validation, seed=config.seed + 1)
+    return train_words, validation, held_out
+
+
 def train_bertram(
     encoder: Union[str, Path, None],
     words_source: Union[str, Path, Mapping[str, Sequence[str]], Any],
@@ -167,17 +218,8 @@ def train_bertram(
     record = _check_run_config(
         output_dir, {"encoder": str(encoder), "words_source": str(source_name), **config.to_dict()}
     )
-    if isinstance(words_source, Mapping):
-        words_contexts = {w.lower(): list(c)[: config.max_contexts] for w, c in words_source.items()}
-    else:
-        words_contexts = read_training_words(
-            words_source,
-            min_count=config.min_count,
-            max_words=config.max_words,
-            max_contexts=config.max_contexts,
-            seed=config.seed,
-        )
-    train_words, held_out = split_held_out(words_contexts, config.held_out, seed=config.seed)
+    tokenizer = load_tokenizer(resolve_encoder_path(encoder))
+    train_words, validation, held_out = select_training_words(words_source, config, tokenizer)
     vocab = NgramVocab.build(sorted(train_words), min_count=config.ngram_min_count)
     base = BertramModel.from_encoder(
         encoder,
@@ -199,17 +241,18 @@ def train_bertram(
     targets = compute_targets(
         base.encoder,
         base.tokenizer,
-        sorted(words_contexts),
+        sorted({**train_words, **validation, **held_out}),
         ota=config.ota,
         cache_dir=cache_dir or output_dir / "cache",
         show_progress=show_progress,
     )
     train_words = {w: c for w, c in train_words.items() if w in targets}
+    validation = {w: c for w, c in validation.items() if w in targets}
     held_out = {w: c for w, c in held_out.items() if w in targets}
     if base.has_part("wordpiece"):
         fitted = fit_wordpiece_map(base, sorted(train_words), targets, config.wordpiece_ridge)
         log.write(stage="wordpiece", split_words=fitted, ridge=config.wordpiece_ridge)
-    trainer = _StageRunner(base, train_words, held_out, targets, config, log, show_progress)
+    trainer = _StageRunner(base, train_words, validation, targets, config, log, show_progress)
     models: Dict[str, BertramModel] = {}
     for index, (folder, kind) in enumerate(config.stages(), 1):
         stage_dir = output_dir / folder
@@ -224,6 +267,8 @@ def train_bertram(
             "stage": kind,
             "mode": models[kind].config.mode,
             "train_words": len(train_words),
+            "validation_words": len(validation),
+            "best_epoch": trainer.best_epoch.get(kind),
             "held_out_words": len(held_out),
             "held_out_cosine": mimicking_cosine(models[kind], held_out, targets) if held_out else None,
             "seconds": round(time.perf_counter() - started, 3),
@@ -236,17 +281,19 @@ def train_bertram(
 
 
 class _StageRunner:
-    """Builds each stage's model from the previous stages and trains it."""
+    """Builds each stage's model from the previous stages and trains it, ending each
+    stage on its best epoch for the validation words (when there are any)."""
 
-    def __init__(self, base, train_words, held_out, targets, config, log, show_progress) -> None:
+    def __init__(self, base, train_words, validation, targets, config, log, show_progress) -> None:
         self.base = base
         self.train_words: WordContexts = train_words
-        self.held_out = held_out
+        self.validation: WordContexts = validation
         self.targets = targets
         self.config: TrainingConfig = config
         self.log: _RunLog = log
         self.show_progress = show_progress
         self.sample_range = (config.min_contexts_per_step, config.max_contexts)
+        self.best_epoch: Dict[str, int] = {}
 
     def _model(self, mode: str) -> BertramModel:
         config = dataclasses.replace(self.base.config, mode=mode)
@@ -256,34 +303,55 @@ class _StageRunner:
         return model.to(self.base.device)
 
     def _logger(self, stage: str):
-        return lambda epoch, loss, seconds: self.log.write(
-            stage=stage, epoch=epoch, loss=loss, seconds=round(seconds, 3)
+        scores: Dict[int, float] = {}
+
+        def log_epoch(epoch: int, loss: Optional[float], seconds: float, validation: Optional[float]) -> None:
+            record: Dict[str, Any] = {"stage": stage, "epoch": epoch, "loss": loss, "seconds": round(seconds, 3)}
+            if validation is not None:
+                record["validation_cosine"] = validation
+                scores[epoch] = validation
+                # the epoch the stage ends on: the first best, as in `_run_epochs`
+                self.best_epoch[stage] = max(scores, key=lambda e: (scores[e], -e))
+            self.log.write(**record)
+
+        return log_epoch
+
+    def _encode(self, model: BertramModel, words: WordContexts):
+        return encode_context_cache(
+            model, words, max_contexts=self.config.max_contexts, show_progress=self.show_progress
         )
 
-    def _cache(self, model: BertramModel, stage: str):
+    def _caches(self, model: BertramModel, stage: str):
+        """Training and validation context caches; warm-starts the output map."""
         started = time.perf_counter()
-        cache = encode_context_cache(
-            model, self.train_words, max_contexts=self.config.max_contexts, show_progress=self.show_progress
-        )
+        cache = self._encode(model, self.train_words)
         if self.config.output_init_ridge is not None:
             fit_output_map(model, cache, self.targets, self.config.output_init_ridge)
+        validation = self._encode(model, self.validation) if self.validation else None
         seconds = round(time.perf_counter() - started, 3)
-        self.log.write(stage=stage, cached_contexts=int(cache.vectors.shape[0]), cache_seconds=seconds)
-        return cache
+        self.log.write(
+            stage=stage,
+            cached_contexts=int(cache.vectors.shape[0]),
+            validation_contexts=int(validation.vectors.shape[0]) if validation else 0,
+            cache_seconds=seconds,
+        )
+        return cache, validation
 
     def run(self, kind: str, done: Dict[str, BertramModel], seed: int) -> BertramModel:
         config = self.config
         common = dict(seed=seed, log_epoch=self._logger(kind), show_progress=self.show_progress)
         if kind == "form":
             model = self._model("form")
-            train_form(model, list(self.train_words), self.targets, config.form, **common)
+            words = list(self.validation)
+            validate = (lambda: form_cosine(model, words, self.targets)) if words else None
+            train_form(model, list(self.train_words), self.targets, config.form, validate=validate, **common)
             return model
         if kind == "context":
             model = self._model("context")
-            cache = self._cache(model, kind)
+            cache, validation = self._caches(model, kind)
             train_on_cache(
                 model, cache, self.targets, config.context, ["mimicking", "output"],
-                sample_range=self.sample_range, desc=kind, **common,
+                sample_range=self.sample_range, desc=kind, validate=self._on_cache(model, validation), **common,
             )
             return model
         model = self._model(config.mode)
@@ -295,14 +363,22 @@ class _StageRunner:
         if config.mode == "shallow":
             parts.append("gate")
         if config.mode == "replace":
+            validate = None
+            if self.validation:
+                validate = lambda: mimicking_cosine(model, self.validation, self.targets)  # noqa: E731
             train_end_to_end(
                 model, self.train_words, self.targets, config.combined, parts,
-                sample_range=self.sample_range, **common,
+                sample_range=self.sample_range, validate=validate, **common,
             )
         else:
-            cache = self._cache(model, kind)
+            cache, validation = self._caches(model, kind)
             train_on_cache(
                 model, cache, self.targets, config.combined, parts,
-                sample_range=self.sample_range, desc=kind, **common,
+                sample_range=self.sample_range, desc=kind, validate=self._on_cache(model, validation), **common,
             )
         return model
+
+    def _on_cache(self, model: BertramModel, validation):
+        if validation is None or not validation.words:
+            return None
+        return lambda: cache_cosine(model, validation, self.targets)

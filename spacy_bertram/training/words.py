@@ -8,7 +8,7 @@ in a deterministic order.
 import random
 import re
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 WordContexts = Dict[str, List[str]]
 
@@ -62,14 +62,17 @@ def read_training_words(
     max_contexts: Optional[int] = 32,
     min_contexts: int = 1,
     seed: int = 0,
+    keep: Optional[Callable[[str], bool]] = None,
 ) -> WordContexts:
     """Frequent words and up to `max_contexts` contexts each, from a store or a TSV file.
 
     `source` is a `ContextStore`, a path to a store (`*.sqlite`, `*.db`) or a path to a
     `word<TAB>context...` file. For a store, words with `count >= min_count` qualify; a
     TSV file is taken as already filtered (words with fewer than `min_contexts`
-    contexts are dropped either way). With `max_words`, a seeded random sample is kept,
-    so training sees frequent words of every frequency band, not only function words.
+    contexts are dropped either way). `keep` filters the qualifying words before
+    sampling (the trainer keeps only words the tokenizer splits when whole words need
+    no training). With `max_words`, a seeded random sample is kept, so training sees
+    frequent words of every frequency band, not only function words.
     The result is sorted by word, so the same inputs always give the same order.
     """
     if max_words is not None and max_words < 1:
@@ -95,10 +98,11 @@ def read_training_words(
                     max_contexts=max_contexts,
                     min_contexts=min_contexts,
                     seed=seed,
+                    keep=keep,
                 )
         words, contexts = _from_tsv(path, min_contexts)
         store = None
-    words = sorted(set(words))
+    words = sorted({w for w in words if keep is None or keep(w)})
     if max_words is not None and len(words) > max_words:
         words = sorted(random.Random(seed).sample(words, max_words))
     if store is not None:
@@ -113,7 +117,8 @@ def read_training_words(
     if not result:
         raise ValueError(
             f"No training words found in {source!r} (min_count={min_count}, "
-            f"min_contexts={min_contexts}). Index a larger corpus or lower --min-count."
+            f"min_contexts={min_contexts}{', after the word filter' if keep else ''}). "
+            "Index a larger corpus or lower --min-count."
         )
     return result
 
