@@ -105,6 +105,10 @@ def make_bertram(
 class Bertram(Pipe):
     """Flags rare tokens and sets `Doc._.bertram_rare` and `Doc._.bertram_vectors`.
 
+    Rare words that the model leaves at their own embedding row (a model trained with
+    keep_whole_words, a word its tokenizer keeps whole) are flagged but get no vector:
+    the transformer already reads exactly that row for them.
+
     Vectors are cached per word and recomputed only when the word's contexts in the
     store change. `pipe` batches across docs: one store query and one model call
     per batch, and none for a batch without rare words.
@@ -218,7 +222,10 @@ class Bertram(Pipe):
         store = self._open_store()
         if store is not None and self.cfg["in_domain"]:
             self._add_in_domain(store, docs, rare)
-        words = sorted(set(keys.values()))
+        # A word the model would give its own embedding row is left as the
+        # transformer sees it anyway: no contexts, no model call, no slash copy.
+        candidates = sorted(set(keys.values()))
+        words = [w for w, own in zip(candidates, model.keeps_own_row(candidates)) if not own]
         found = self._contexts(store, words)
         contexts = {word: found.get(word.lower(), []) for word in words}
         vectors, todo = {}, {}
@@ -237,7 +244,7 @@ class Bertram(Pipe):
             for word, vector in inferred.items():
                 self._cache_put(word, hash(tuple(todo[word])), vector)
                 vectors[word] = vector
-        return rare, {text: vectors[key] for text, key in keys.items()}
+        return rare, {text: vectors[key] for text, key in keys.items() if key in vectors}
 
     def set_annotations(self, docs: Sequence[Doc], predictions: Predictions) -> None:
         """Write the rare indices and their vectors to the docs."""

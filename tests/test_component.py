@@ -100,6 +100,21 @@ def test_flags_rare_tokens_and_sets_their_vectors(bertram_dir, store_path):
     assert doc[0]._.bertram_vector is None
 
 
+def test_rare_words_the_tokenizer_keeps_whole_get_no_vector(tiny_bert_path, bertram_dir, store_path, tmp_path, monkeypatch):
+    nlp = make_nlp(bertram_dir, store_path, frequency={"@misc": "test.ChosenRareWords.v1", "words": ["zorblat", "dog"]})
+    model = nlp.get_pipe("bertram").bertram_model
+    assert model.keeps_own_row(["zorblat", "dog"]) == [False, True]
+    calls = count_calls(monkeypatch, model, "infer_vectors")
+    doc = nlp("a zorblat and a dog")
+    assert doc._.bertram_rare == [1, 4] and set(doc._.bertram_vectors) == {1}
+    assert [list(c) for (c,), _ in calls] == [["zorblat"]]  # the whole word cost nothing
+    # a model that corrects every word gives the whole word a vector too
+    every = tmp_path / "every"
+    BertramModel.from_encoder(tiny_bert_path, words=WORDS + RARE, keep_whole_words=False).save_pretrained(every)
+    nlp = make_nlp(every, store_path, frequency={"@misc": "test.ChosenRareWords.v1", "words": ["zorblat", "dog"]})
+    assert set(nlp("a zorblat and a dog")._.bertram_vectors) == {1, 4}
+
+
 def test_no_model_flags_without_vectors(store_path):
     nlp = spacy.blank("en")
     nlp.add_pipe("bertram", config={"frequency": {"@misc": "test.ChosenRareWords.v1"}})

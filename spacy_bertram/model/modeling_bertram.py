@@ -421,6 +421,13 @@ class BertramModel(nn.Module):
         base = mean + self.wordpiece(mean, counts) if self.has_part("wordpiece") else mean
         return base, (counts == 1) if self.config.keep_whole_words else None
 
+    def keeps_own_row(self, words: Sequence[str]) -> List[bool]:
+        """Per word: does the model give it its own input-embedding row (a word the
+        tokenizer keeps whole, with config.keep_whole_words)? Such a vector is exact,
+        so callers can leave those words as they are and skip their contexts."""
+        whole = self.base_and_whole(words)[1] if words else None
+        return [False] * len(words) if whole is None else [bool(w) for w in whole.tolist()]
+
     def encode_contexts(
         self, contexts: ContextBatch, form: Optional[torch.Tensor] = None
     ) -> torch.Tensor:
