@@ -142,6 +142,27 @@ def test_each_stage_ends_on_its_best_validation_epoch(trained, tiny_bert_path, t
         assert kept == pytest.approx(scores[best], abs=1e-6), (stage, scores)
 
 
+def test_output_map_warm_start_takes_the_ridge_best_for_validation_words(tiny_bert_path, trained):
+    from spacy_bertram.training.trainer import RIDGE_FACTORS, _StageRunner
+
+    model, corpus, targets = _context_model(tiny_bert_path, wordpiece_residual=True)
+    words = sorted(w for w in corpus if w in SPLIT_WORDS)
+    train = {w: corpus[w] for w in words[:-5]}
+    validation = encode_context_cache(model, {w: corpus[w] for w in words[-5:]}, max_contexts=8)
+    cache = encode_context_cache(model, train, max_contexts=8)
+    runner = _StageRunner(model, train, {}, targets, small_config(output_init_ridge=2.0), None, False)
+    scores = {}
+    for factor in RIDGE_FACTORS:
+        stages_module.fit_output_map(model, cache, targets, 2.0 * factor)
+        scores[2.0 * factor] = stages_module.cache_cosine(model, validation, targets)
+    chosen = runner._fit_output_map(model, cache, validation)
+    assert chosen == max(scores, key=scores.get)
+    assert stages_module.cache_cosine(model, validation, targets) == pytest.approx(max(scores.values()))
+    assert runner._fit_output_map(model, cache, None) == 2.0  # no validation words: as configured
+    logged = [r["output_ridge"] for r in read_log(trained) if "output_ridge" in r]
+    assert len(logged) == 2 and all(r / 30.0 in RIDGE_FACTORS for r in logged)
+
+
 def test_epochs_that_score_worse_are_undone():
     weight = torch.nn.Parameter(torch.zeros(3))
     target = torch.ones(3)

@@ -40,6 +40,9 @@ from .stages import (
 from .targets import compute_targets
 from .words import WordContexts, read_training_words, split_held_out
 
+# With validation words, the output map's warm-start ridge is the best of these
+# multiples of TrainingConfig.output_init_ridge (the largest all but zeroes the map).
+RIDGE_FACTORS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 CONFIG_NAME = "training_config.json"
 LOG_NAME = "training_log.jsonl"
 STAGE_DONE = "stage.json"
@@ -62,7 +65,8 @@ class TrainingConfig:
     stage 1 (context) 5 epochs, batch 48; stage 2 (form) 20 epochs, lr 0.01, batch 64;
     stage 3 (combined) 3 epochs, batch 48; MSE to the target vectors. With
     `output_init_ridge` set, the cached stages start their output map from a ridge
-    least-squares fit (`stages.fit_output_map`); None keeps the random initialisation.
+    least-squares fit (`stages.fit_output_map`), with validation words the best of
+    `RIDGE_FACTORS` times that ridge; None keeps the random initialisation.
     `wordpiece_residual` sets `BertramConfig.wordpiece_residual`: the model outputs the
     mean of the word's wordpiece embeddings plus a learned correction. `wordpiece_map`
     (with the residual) corrects that mean for split words by a linear map, fitted in
@@ -325,17 +329,35 @@ class _StageRunner:
         """Training and validation context caches; warm-starts the output map."""
         started = time.perf_counter()
         cache = self._encode(model, self.train_words)
-        if self.config.output_init_ridge is not None:
-            fit_output_map(model, cache, self.targets, self.config.output_init_ridge)
         validation = self._encode(model, self.validation) if self.validation else None
+        if validation is not None and not validation.words:
+            validation = None
+        ridge = self._fit_output_map(model, cache, validation)
         seconds = round(time.perf_counter() - started, 3)
         self.log.write(
             stage=stage,
             cached_contexts=int(cache.vectors.shape[0]),
             validation_contexts=int(validation.vectors.shape[0]) if validation else 0,
+            output_ridge=ridge,
             cache_seconds=seconds,
         )
         return cache, validation
+
+    def _fit_output_map(self, model: BertramModel, cache, validation) -> Optional[float]:
+        """Warm-start the output map; with validation words, at the ridge (of
+        `RIDGE_FACTORS` times the configured one) whose fit scores best on them."""
+        ridge = self.config.output_init_ridge
+        if ridge is None:
+            return None
+        candidates = [ridge] if validation is None else [ridge * f for f in RIDGE_FACTORS]
+        scores = []
+        for candidate in candidates:
+            fit_output_map(model, cache, self.targets, candidate)
+            scores.append(cache_cosine(model, validation, self.targets) if validation else 0.0)
+        best = candidates[max(range(len(candidates)), key=scores.__getitem__)]
+        if best != candidates[-1]:
+            fit_output_map(model, cache, self.targets, best)
+        return best
 
     def run(self, kind: str, done: Dict[str, BertramModel], seed: int) -> BertramModel:
         config = self.config
@@ -379,6 +401,4 @@ class _StageRunner:
         return model
 
     def _on_cache(self, model: BertramModel, validation):
-        if validation is None or not validation.words:
-            return None
-        return lambda: cache_cosine(model, validation, self.targets)
+        return None if validation is None else (lambda: cache_cosine(model, validation, self.targets))
