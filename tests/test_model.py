@@ -509,3 +509,61 @@ def test_config_without_keep_whole_words_loads_as_off(tmp_path):
     del data["keep_whole_words"]
     (tmp_path / "config.json").write_text(json.dumps(data))
     assert BertramConfig.load(tmp_path).keep_whole_words is False
+
+
+# ------------------------------------------------------------ blended context part
+def _blending(tiny_bert_path, mode, weight):
+    model = BertramModel.from_encoder(
+        tiny_bert_path, words=WORDS, mode=mode, ngram_min_count=1, context_weight=weight
+    )
+    with torch.no_grad():  # a context part far from the base, so the blend shows
+        model.output.bias.normal_()
+        model.form.embedding.weight.normal_(std=0.05)
+    return model
+
+
+@pytest.mark.parametrize("mode", ["context", "add", "replace"])
+def test_blend_is_a_norm_matched_interpolation_of_form_and_context(tiny_bert_path, mode):
+    requests = {"zyxx": ["a zyxx is here .", "the zyxx ."], "movie": ["a movie ."], "dogs": []}
+    model = _blending(tiny_bert_path, mode, 0.25)
+    assert model.blends_context
+    words = list(requests)
+    form = model.form_vectors(words).detach()
+    for weight in (0.0, 0.25, 1.0):
+        model.config.context_weight = weight
+        out = model.infer_vectors(requests)
+        batch = model.collate(list(requests.items()))
+        with torch.no_grad():
+            grouped, mask = group_contexts(
+                model.encode_contexts(batch.contexts, form), batch.contexts.context_word,
+                len(words), model.config.hidden_size,
+            )
+            context = model.mimic(grouped, mask, words)  # the whole vector, no base added
+        scaled = context[0] * form[0].norm() / context[0].norm()
+        expected = (1 - weight) * form[0] + weight * scaled
+        numpy.testing.assert_allclose(out["zyxx"], expected.numpy(), rtol=1e-4, atol=1e-5)
+        # a word kept whole keeps its own row; a word without contexts its form vector
+        numpy.testing.assert_allclose(out["movie"], _piece_mean(model, "movie"), atol=1e-6)
+        numpy.testing.assert_allclose(out["dogs"], form[2].numpy(), atol=1e-6)
+    torch.testing.assert_close(model(batch).detach(), torch.from_numpy(numpy.stack([out[w] for w in words])), atol=1e-5, rtol=1e-4)
+
+
+def test_blending_model_saves_and_loads_its_weight(tiny_bert_path, tmp_path):
+    model = _blending(tiny_bert_path, "add", 0.4)
+    before = model.infer_vectors(CONTEXTS)
+    model.save_pretrained(tmp_path)
+    loaded = BertramModel.from_pretrained(tmp_path)
+    assert loaded.config.context_weight == 0.4
+    for word, vector in loaded.infer_vectors(CONTEXTS).items():
+        numpy.testing.assert_allclose(vector, before[word], atol=1e-6)
+
+
+def test_context_weight_is_checked(tiny_bert_path, tmp_path):
+    with pytest.raises(ValueError, match=r"context_weight must be in \[0, 1\]"):
+        BertramConfig(encoder_path="x", mode="add", embedding_dim=8, hidden_size=8, context_weight=1.5)
+    with pytest.raises(ValueError, match="shallow"):
+        BertramModel.from_encoder(tiny_bert_path, words=WORDS, mode="shallow", context_weight=0.3)
+    data = BertramConfig(encoder_path="x", mode="add", embedding_dim=8, hidden_size=8, context_weight=0.3).to_dict()
+    del data["context_weight"]
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    assert BertramConfig.load(tmp_path).context_weight is None

@@ -111,16 +111,27 @@ def test_add_stage_keeps_the_form_part_frozen(trained):
     assert not torch.equal(final["output.weight"], context["output.weight"])
 
 
-def test_training_words_are_the_words_the_tokenizer_splits(tiny_bert_path):
+def test_without_blending_training_words_are_the_words_the_tokenizer_splits(tiny_bert_path):
     tokenizer = load_tokenizer(tiny_bert_path)
-    train, validation, held = select_training_words(synthetic_corpus(), small_config(), tokenizer)
+    residual = small_config(context_weight=None)
+    train, validation, held = select_training_words(synthetic_corpus(), residual, tokenizer)
     assert set(train) | set(validation) | set(held) == set(SPLIT_WORDS)
     assert len(held) == 3 and len(validation) == round(0.1 * (len(SPLIT_WORDS) - 3))
     assert not (set(train) & set(validation)) and not (set(train) & set(held))
-    everything = select_training_words(synthetic_corpus(), small_config(keep_whole_words=False), tokenizer)
+    everything = select_training_words(synthetic_corpus(), small_config(keep_whole_words=False, context_weight=None), tokenizer)
     assert set().union(*everything) == set(TARGET_WORDS)
     with pytest.raises(ValueError, match="split by the encoder's tokenizer"):
-        select_training_words({w: ["a ."] for w in WHOLE_WORDS}, small_config(), tokenizer)
+        select_training_words({w: ["a ."] for w in WHOLE_WORDS}, residual, tokenizer)
+
+
+def test_a_blending_model_trains_on_whole_words_too(tiny_bert_path):
+    """The blended context part predicts whole vectors, so whole words teach it."""
+    tokenizer = load_tokenizer(tiny_bert_path)
+    assert small_config().blends and not small_config(mode="shallow").blends
+    train, validation, held = select_training_words(synthetic_corpus(), small_config(), tokenizer)
+    assert set(train) | set(validation) | set(held) == set(TARGET_WORDS)
+    shallow = select_training_words(synthetic_corpus(), small_config(mode="shallow"), tokenizer)
+    assert set().union(*shallow) == set(SPLIT_WORDS)
 
 
 def test_each_stage_ends_on_its_best_validation_epoch(trained, tiny_bert_path, targets_cache):
@@ -139,7 +150,16 @@ def test_each_stage_ends_on_its_best_validation_epoch(trained, tiny_bert_path, t
         else:
             cache = encode_context_cache(model, validation, max_contexts=8)
             kept = stages_module.cache_cosine(model, cache, targets)
-        assert kept == pytest.approx(scores[best], abs=1e-6), (stage, scores)
+        fitted = next((r for r in log if r.get("stage") == stage and "context_weight" in r), None)
+        assert (fitted is not None) == (stage != "form"), stage
+        if fitted is not None:  # the epochs ran at the configured weight, then it was fitted
+            by_weight = fitted["validation_cosine_by_weight"]
+            assert by_weight[str(small_config().context_weight)] == pytest.approx(scores[best], abs=1e-5)
+            assert fitted["context_weight"] == model.config.context_weight
+            assert by_weight[str(model.config.context_weight)] == max(by_weight.values())
+            assert kept == pytest.approx(max(by_weight.values()), abs=1e-5), (stage, by_weight)
+        else:
+            assert kept == pytest.approx(scores[best], abs=1e-6), (stage, scores)
 
 
 def test_output_map_warm_start_takes_the_ridge_best_for_validation_words(tiny_bert_path, trained):
@@ -400,3 +420,22 @@ def test_training_fits_the_wordpiece_map_once_and_freezes_it(tiny_bert_path, tmp
     assert float(weights[0].abs().max()) > 0
     for weight in weights[1:]:
         torch.testing.assert_close(weight, weights[0])
+
+
+def test_fit_context_weight_takes_the_first_best_of_the_grid(tiny_bert_path):
+    model = BertramModel.from_encoder(tiny_bert_path, words=["movies"], mode="context", context_weight=0.25)
+    seen = []
+
+    def validate():
+        seen.append(model.config.context_weight)
+        return -abs(model.config.context_weight - 0.5) if model.config.context_weight != 0.75 else 0.0
+
+    scores = stages_module.fit_context_weight(model, validate, [0.0, 0.5, 0.75, 1.0])
+    assert seen == [0.0, 0.5, 0.75, 1.0] and scores[0.5] == scores[0.75] == 0.0
+    assert model.config.context_weight == 0.5
+    model.config.context_weight = 0.75
+    stages_module.fit_context_weight(model, lambda: 1.0, [0.0, 0.5, 0.75])
+    assert model.config.context_weight == 0.75  # nothing to tell them apart: as it was
+    residual = BertramModel.from_encoder(tiny_bert_path, words=["movies"], mode="context")
+    with pytest.raises(ValueError, match="does not blend"):
+        stages_module.fit_context_weight(residual, validate, [0.0])

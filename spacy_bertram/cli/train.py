@@ -40,6 +40,14 @@ def train_command(
         True,
         help="With the residual: words the tokenizer keeps whole keep their own embedding row.",
     ),
+    context_weight: float = typer.Option(
+        0.25,
+        help="Blend weight of the context part, which then predicts whole vectors (fitted on validation words when there are any).",
+    ),
+    context_blend: bool = typer.Option(
+        True,
+        help="Blend a whole-vector context part into the form vector; --no-context-blend makes it a correction to the base.",
+    ),
     device: str = typer.Option("auto", help="GPU id as for `spacy train --gpu-id` (-1: CPU), or cpu, cuda:1; auto: the GPU when there is one."),
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
@@ -63,6 +71,7 @@ def train_command(
         wordpiece_residual=wordpiece_residual,
         wordpiece_map=wordpiece_map,
         keep_whole_words=keep_whole_words,
+        context_weight=context_weight if context_blend else None,
     )
     folder = train_bertram(encoder, words, output, config, device=device, show_progress=progress)
     typer.echo(f"Saved the BERTRAM model to {folder} (log: {folder / 'training_log.jsonl'}).")

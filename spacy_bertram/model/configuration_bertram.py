@@ -25,9 +25,13 @@ class BertramConfig:
     that baseline instead of the whole vector. `wordpiece_map` (used only with
     `wordpiece_residual`) adds a linear correction of that mean for words split into
     several pieces; `keep_whole_words` (also only with the residual) gives words the
-    tokenizer keeps whole their own embedding row, correcting split words alone. A
-    config.json without one of these keys was written before the option existed and
-    loads with it off.
+    tokenizer keeps whole their own embedding row, correcting split words alone.
+    `context_weight` (not in "shallow" mode, whose gate decides) makes the context part
+    predict the whole vector, as in the paper, instead of a correction: a word with
+    contexts gets `(1 - w)·form + w·context`, the context vector scaled to the form
+    vector's norm. The trainer fits `w` on validation words; None keeps the context
+    part a correction to the wordpiece base. A config.json without one of these keys
+    was written before the option existed and loads with it off.
     """
 
     encoder_path: str = ""
@@ -46,6 +50,7 @@ class BertramConfig:
     wordpiece_residual: bool = True
     wordpiece_map: bool = True
     keep_whole_words: bool = True
+    context_weight: Optional[float] = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -74,6 +79,14 @@ class BertramConfig:
             raise ValueError(f"ngram_dropout must be in [0, 1), got {self.ngram_dropout}.")
         if self.max_seq_length < 8:
             raise ValueError(f"max_seq_length must be >= 8, got {self.max_seq_length}.")
+        if self.context_weight is not None:
+            if not 0.0 <= self.context_weight <= 1.0:
+                raise ValueError(f"context_weight must be in [0, 1] or None, got {self.context_weight}.")
+            if self.mode == "shallow":
+                raise ValueError(
+                    "context_weight does not apply in 'shallow' mode (its gate weighs form "
+                    "and context); set it to None."
+                )
         if self.max_contexts is not None and self.max_contexts < 1:
             raise ValueError(
                 f"max_contexts must be >= 1 or None (no cap), got {self.max_contexts}."
@@ -93,7 +106,12 @@ class BertramConfig:
                 f"Unknown BertramConfig keys {unknown}; known keys are {sorted(known)}."
             )
         # configs written before the option existed describe models without it
-        legacy = {"wordpiece_residual": False, "wordpiece_map": False, "keep_whole_words": False}
+        legacy = {
+            "wordpiece_residual": False,
+            "wordpiece_map": False,
+            "keep_whole_words": False,
+            "context_weight": None,
+        }
         return cls(**{**legacy, **data})
 
     def save(self, directory: Union[str, Path]) -> Path:

@@ -88,7 +88,8 @@ def _infer_chunk(
     grouped, mask = group_contexts(
         vectors, owners, len(words), model.config.hidden_size, model.device
     )
-    out = model.combine(form, model.mimic(grouped, mask, words), mask.any(dim=1))
+    whole = model.base_and_whole(words)[1]
+    out = model.combine(form, model.mimic(grouped, mask, words), mask.any(dim=1), whole)
     return out.float().cpu().numpy()
 
 

@@ -16,7 +16,9 @@ With `config.wordpiece_residual`, `base_vectors` (the mean of the encoder's inpu
 embeddings of the word's wordpieces, corrected by `wordpiece` when there is one) is
 added to the form part and to the context part's output, so every mode outputs that
 baseline plus a learned correction; with `config.keep_whole_words` only words the
-tokenizer splits get the correction.
+tokenizer splits get the correction. With `config.context_weight` the context part
+predicts the whole vector instead (it learns from every frequent word, whole ones
+too), and `combine` blends it into the form vector with that weight.
 """
 import dataclasses
 import itertools
@@ -296,6 +298,12 @@ class BertramModel(nn.Module):
         return self.config.embedding_dim
 
     @property
+    def blends_context(self) -> bool:
+        """Whether the context part predicts whole vectors that `combine` blends into the
+        form vector (config.context_weight), rather than a correction to the base."""
+        return self.config.context_weight is not None
+
+    @property
     def device(self) -> torch.device:
         return self.output.weight.device
 
@@ -359,8 +367,8 @@ class BertramModel(nn.Module):
     def forward(self, batch: BertramBatch) -> torch.Tensor:
         """[n_words, embedding_dim] vectors for a collated batch."""
         batch = batch.to(self.device)
-        base = self.base_and_whole(batch.words)  # tokenised once for both parts
-        form = _add_base(self.form(batch.ngram_ids, batch.ngram_mask), *base)
+        base, whole = self.base_and_whole(batch.words)  # tokenised once for both parts
+        form = _add_base(self.form(batch.ngram_ids, batch.ngram_mask), base, whole)
         if self.config.mode == "form":
             return form
         contexts = batch.contexts
@@ -368,8 +376,10 @@ class BertramModel(nn.Module):
         grouped, mask = group_contexts(
             vectors, contexts.context_word, len(batch), self.config.hidden_size, self.device
         )
-        context = _add_base(self.output(self.mimicking(grouped, mask)), *base)
-        return self.combine(form, context, mask.any(dim=1))
+        context = self.output(self.mimicking(grouped, mask))
+        if not self.blends_context:
+            context = _add_base(context, base, whole)
+        return self.combine(form, context, mask.any(dim=1), whole)
 
     def form_vectors(self, words: Sequence[str]) -> torch.Tensor:
         """Form-only vectors [n_words, embedding_dim] (the form part, on its own,
@@ -459,29 +469,42 @@ class BertramModel(nn.Module):
         context_mask: torch.Tensor,
         words: Optional[Sequence[str]] = None,
     ) -> torch.Tensor:
-        """Cached context vectors [W, K, hidden] + mask [W, K] -> [W, embedding_dim]
-        (attentive mimicking, then the output map A·v + b, through `add_base`;
-        `words` is needed with config.wordpiece_residual)."""
+        """Cached context vectors [W, K, hidden] + mask [W, K] -> [W, embedding_dim]:
+        the context part (attentive mimicking, then the output map A·v + b; through
+        `add_base` with config.wordpiece_residual, unless the model blends, where it
+        is the whole vector; `words` is needed for `add_base`)."""
         out = self.output(self.mimicking(context_vectors, context_mask))
-        if not self.config.wordpiece_residual:
+        if not self.config.wordpiece_residual or self.blends_context:
             return out
         if words is None or len(words) != out.shape[0]:
             raise ValueError("With wordpiece_residual, mimic needs the batch's words.")
         return self.add_base(out, words)
 
     def combine(
-        self, form: torch.Tensor, context: torch.Tensor, has_context: torch.Tensor
+        self,
+        form: torch.Tensor,
+        context: torch.Tensor,
+        has_context: torch.Tensor,
+        whole: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
-        """Final vectors from form and mimicked context vectors, per mode. Words without
-        contexts get their form vector (in "context" mode: the output bias)."""
+        """Final vectors from form and context-part vectors, per mode. Words without
+        contexts get their form vector (in "context" mode without blending: the output
+        bias). When the model blends, the context vector, scaled to the form vector's
+        norm, gets weight config.context_weight, and the `whole` rows (words kept at
+        their own embedding row, see `base_and_whole`) keep the form vector."""
         mode = self.config.mode
         if mode == "form":
             return form
-        if mode == "context":
-            return context
         if mode == "shallow":
             alpha = torch.sigmoid(self.gate(torch.cat([context, form], dim=-1)))
             context = alpha * context + (1 - alpha) * form
+        elif self.blends_context:
+            scale = form.norm(dim=-1, keepdim=True) / context.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+            context = torch.lerp(form, context * scale, self.config.context_weight)
+            if whole is not None:
+                context = torch.where(whole.unsqueeze(-1), form, context)
+        elif mode == "context":
+            return context
         return torch.where(has_context.unsqueeze(-1), context, form)
 
     def infer_vectors(

@@ -137,7 +137,8 @@ def cache_cosine(
             words = [cache.words[r] for r in rows]
             grouped, mask = _all_contexts(cache, rows)
             form = cache.form[rows] if cache.form is not None else model.form_vectors(words)
-            outputs.append(model.combine(form, model.mimic(grouped, mask, words), mask.any(dim=1)))
+            whole = model.base_and_whole(words)[1]
+            outputs.append(model.combine(form, model.mimic(grouped, mask, words), mask.any(dim=1), whole))
     model.train(was_training)
     return _mean_cosine(torch.cat(outputs), cache.words, targets)
 
@@ -164,10 +165,13 @@ def fit_output_map(
     outputs are far off the small-normed embedding space. With
     config.wordpiece_residual the fit is to what the model adds to its
     `base_vectors` (target minus wordpiece mean), on the split words alone with
-    config.keep_whole_words.
+    config.keep_whole_words; a model that blends fits the whole targets of all words.
     """
     states = torch.stack([cache.vectors[s : s + c].mean(0) for s, c in zip(cache.starts, cache.counts)])
     target = torch.stack([targets[w] for w in cache.words]).to(states.device)
+    if model.blends_context:
+        _ridge_fit(model.output, states, target, ridge)
+        return
     with torch.no_grad():
         base, whole = model.base_and_whole(cache.words)
     target = target - base.to(target.device)
@@ -175,6 +179,26 @@ def fit_output_map(
         corrected = ~whole.to(states.device)
         states, target = states[corrected], target[corrected]
     _ridge_fit(model.output, states, target, ridge)
+
+
+def fit_context_weight(model: BertramModel, validate: Validator, grid: Sequence[float]) -> Dict[float, float]:
+    """Set config.context_weight to the value of `grid` whose vectors score best under
+    `validate`; return every score. A tie at the top goes to the weight the model had
+    (validation words all kept at their own row cannot tell weights apart), else to
+    the earliest in the grid.
+
+    The blend weight is one number, so a grid on validation words fits it without
+    gradient steps and without touching the trained parts.
+    """
+    if not model.blends_context:
+        raise ValueError("The model does not blend (config.context_weight is None).")
+    configured = model.config.context_weight
+    scores: Dict[float, float] = {}
+    for weight in grid:
+        model.config.context_weight = float(weight)
+        scores[float(weight)] = validate()
+    model.config.context_weight = max(scores, key=lambda w: (scores[w], w == configured))
+    return scores
 
 
 def fit_wordpiece_map(
@@ -289,7 +313,12 @@ def train_on_cache(
     show_progress: bool = False,
     validate: Optional[Validator] = None,
 ) -> List[float]:
-    """Stage 1 and cached stage 3: mimicking (+ form, gate when they train) on cached states."""
+    """Stage 1 and cached stage 3: mimicking (+ form, gate when they train) on cached states.
+
+    A model that blends (`BertramModel.blends_context`) trains its context part alone to
+    predict the targets, of whole and split words alike; the blend weight is fitted
+    afterwards (`fit_context_weight`).
+    """
     target = torch.stack([targets[w] for w in cache.words]).to(model.device)
     params = trainable_parameters(model, parts)
     rng = random.Random(seed + 1)
@@ -297,12 +326,12 @@ def train_on_cache(
 
     def step(rows: List[int]) -> torch.Tensor:
         grouped, mask = _sample_contexts(cache, rows, sample_range, rng)
-        if cache.form is not None:
-            form = cache.form[rows]
-        else:
-            form = model.form_vectors([cache.words[r] for r in rows])
         words = [cache.words[r] for r in rows]
-        vectors = model.combine(form, model.mimic(grouped, mask, words), mask.any(dim=1))
+        context = model.mimic(grouped, mask, words)
+        if model.blends_context:
+            return nn.functional.mse_loss(context, target[rows])
+        form = cache.form[rows] if cache.form is not None else model.form_vectors(words)
+        vectors = model.combine(form, context, mask.any(dim=1))
         return nn.functional.mse_loss(vectors, target[rows])
 
     losses = _run_epochs(

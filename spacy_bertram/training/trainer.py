@@ -30,6 +30,7 @@ from .stages import (
     StageConfig,
     cache_cosine,
     encode_context_cache,
+    fit_context_weight,
     fit_output_map,
     fit_wordpiece_map,
     form_cosine,
@@ -43,6 +44,8 @@ from .words import WordContexts, read_training_words, split_held_out
 # With validation words, the output map's warm-start ridge is the best of these
 # multiples of TrainingConfig.output_init_ridge (the largest all but zeroes the map).
 RIDGE_FACTORS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+# With validation words, the blend weight of the context part is the best of these.
+CONTEXT_WEIGHTS = tuple(i / 20 for i in range(21))
 CONFIG_NAME = "training_config.json"
 LOG_NAME = "training_log.jsonl"
 STAGE_DONE = "stage.json"
@@ -53,6 +56,7 @@ _ADDED_SETTINGS = {
     "wordpiece_ridge": 1.0,
     "keep_whole_words": False,
     "validation": 0,
+    "context_weight": None,
 }
 
 
@@ -73,7 +77,12 @@ class TrainingConfig:
     closed form (ridge `wordpiece_ridge`) on the training words before the stages
     and frozen in all of them. `keep_whole_words` (with the residual) leaves words the
     tokenizer keeps whole at their own embedding row: only split words are corrected,
-    so only split words are worth training on and only they are selected.
+    so only split words are worth training on and only they are selected, unless the
+    model blends: with `context_weight` (not in "shallow" mode) the context part
+    predicts whole vectors and learns from every word, whole ones too, and a word's
+    vector is `(1 - w)·form + w·context`, `w` being the best of `CONTEXT_WEIGHTS` for
+    the validation words (this value without them; None: the context part is a
+    correction to the base, as the form part is).
     `validation` words (a fraction below 1, else a count) are split from the training
     words; every stage ends on the epoch (0: its starting point) whose vectors come
     closest to their targets. 0 turns this early stopping off.
@@ -98,6 +107,7 @@ class TrainingConfig:
     wordpiece_map: bool = True
     wordpiece_ridge: float = 1.0
     keep_whole_words: bool = True
+    context_weight: Optional[float] = 0.25
 
     def __post_init__(self) -> None:
         kinds = {"context": StageConfig, "form": StageConfig, "combined": StageConfig, "ota": OtaConfig}
@@ -107,6 +117,8 @@ class TrainingConfig:
                 setattr(self, name, kind(**value))
         if self.mode not in MODES:
             raise ValueError(f"TrainingConfig.mode must be one of {MODES}, got {self.mode!r}.")
+        if self.context_weight is not None and not 0 <= self.context_weight <= 1:
+            raise ValueError(f"TrainingConfig.context_weight must be in [0, 1] or None, got {self.context_weight}.")
         if self.wordpiece_ridge <= 0:
             raise ValueError(f"TrainingConfig.wordpiece_ridge must be > 0, got {self.wordpiece_ridge}.")
         if not 1 <= self.min_contexts_per_step <= self.max_contexts:
@@ -117,6 +129,11 @@ class TrainingConfig:
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def blends(self) -> bool:
+        """Whether the model blends a whole-vector context part into the form vector."""
+        return self.context_weight is not None and self.mode != "shallow"
 
     def stages(self) -> List[Tuple[str, str]]:
         """(folder, kind) of the stages this mode needs, in order."""
@@ -171,9 +188,11 @@ def select_training_words(
     """The run's (training, validation, held-out) words with their contexts.
 
     With config.keep_whole_words, only words the tokenizer splits qualify: a word kept
-    whole is its own exact target, so it gives no training signal.
+    whole is its own exact target, so it gives no training signal, unless the model
+    blends (its context part learns from whole words too).
     """
-    keep = splits_word(tokenizer) if config.wordpiece_residual and config.keep_whole_words else None
+    split_only = config.wordpiece_residual and config.keep_whole_words and not config.blends
+    keep = splits_word(tokenizer) if split_only else None
     if isinstance(words_source, Mapping):
         words_contexts = {
             w.lower(): list(c)[: config.max_contexts]
@@ -236,6 +255,7 @@ def train_bertram(
         wordpiece_residual=config.wordpiece_residual,
         wordpiece_map=config.wordpiece_map,
         keep_whole_words=config.keep_whole_words,
+        context_weight=config.context_weight if config.blends else None,
         seed=config.seed,
     )
     # Recorded once the inputs have loaded, so a typo in a path does not pin the folder.
@@ -366,15 +386,22 @@ class _StageRunner:
             model = self._model("form")
             words = list(self.validation)
             validate = (lambda: form_cosine(model, words, self.targets)) if words else None
-            train_form(model, list(self.train_words), self.targets, config.form, validate=validate, **common)
+            train = list(self.train_words)  # a word kept at its own row has nothing to learn
+            train = [w for w, own in zip(train, model.keeps_own_row(train)) if not own]
+            if train:
+                train_form(model, train, self.targets, config.form, validate=validate, **common)
+            else:
+                self.log.write(stage=kind, skipped="no training word is split by the tokenizer")
             return model
         if kind == "context":
             model = self._model("context")
             cache, validation = self._caches(model, kind)
+            validate = self._on_cache(model, validation)
             train_on_cache(
                 model, cache, self.targets, config.context, ["mimicking", "output"],
-                sample_range=self.sample_range, desc=kind, validate=self._on_cache(model, validation), **common,
+                sample_range=self.sample_range, desc=kind, validate=validate, **common,
             )
+            self._fit_context_weight(model, kind, validate)
             return model
         model = self._model(config.mode)
         model.load_parts(done["context"], ["mimicking", "output"])
@@ -394,11 +421,23 @@ class _StageRunner:
             )
         else:
             cache, validation = self._caches(model, kind)
+            validate = self._on_cache(model, validation)
             train_on_cache(
                 model, cache, self.targets, config.combined, parts,
-                sample_range=self.sample_range, desc=kind, validate=self._on_cache(model, validation), **common,
+                sample_range=self.sample_range, desc=kind, validate=validate, **common,
             )
+        self._fit_context_weight(model, kind, validate)
         return model
+
+    def _fit_context_weight(self, model: BertramModel, stage: str, validate) -> None:
+        """For a model that blends, with validation words: the best blend weight."""
+        if model.blends_context and validate is not None:
+            scores = fit_context_weight(model, validate, CONTEXT_WEIGHTS)
+            self.log.write(
+                stage=stage,
+                context_weight=model.config.context_weight,
+                validation_cosine_by_weight={str(w): round(c, 5) for w, c in scores.items()},
+            )
 
     def _on_cache(self, model: BertramModel, validation):
         return None if validation is None else (lambda: cache_cosine(model, validation, self.targets))
