@@ -3,9 +3,9 @@
 Default run: stage-1 epoch time with and without the context cache (ratio measured
 in one run). `--quality`: a short CPU training run whose held-out mimicking cosine is
 printed next to two baselines measured in the same run (mean of the word's wordpiece
-embeddings; the form-only model of stage 2). With keep_whole_words (the default)
-training and held-out words are all words the tokenizer splits; without it, the table
-also shows the held-out words kept whole and those split apart.
+embeddings; the form-only model of stage 2). When the table's held-out words include
+words the tokenizer keeps whole (with the default blended context part, or without
+keep_whole_words), it also shows those and the split words apart.
 
     PYTHONPATH=. python benchmarks/train.py                # cache ratio
     PYTHONPATH=. python benchmarks/train.py --quality --output /work/artifacts/bertram-minilm-add
@@ -108,6 +108,7 @@ def quality(args) -> None:
         wordpiece_residual=args.wordpiece_residual,
         wordpiece_map=args.wordpiece_map,
         keep_whole_words=args.keep_whole_words,
+        context_weight=args.context_weight if args.context_blend else None,
     )
     output = Path(args.output)
     started = time.perf_counter()
@@ -177,6 +178,10 @@ def main() -> None:
                         help="Correct a split word's wordpiece mean by a fitted linear map (BertramConfig.wordpiece_map).")
     parser.add_argument("--keep-whole-words", action=argparse.BooleanOptionalAction, default=TrainingConfig.keep_whole_words,
                         help="Words the tokenizer keeps whole keep their own embedding row (BertramConfig.keep_whole_words).")
+    parser.add_argument("--context-weight", type=float, default=TrainingConfig.context_weight,
+                        help="Blend weight of the whole-vector context part before it is fitted (TrainingConfig.context_weight).")
+    parser.add_argument("--context-blend", action=argparse.BooleanOptionalAction, default=True,
+                        help="Blend a whole-vector context part into the form vector; off: a residual context part.")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (1 is faster on a busy machine).")
     args = parser.parse_args()

@@ -410,7 +410,7 @@ def test_wordpiece_map_fit_recovers_a_linear_correction(tiny_bert_path):
 
 
 def test_training_fits_the_wordpiece_map_once_and_freezes_it(tiny_bert_path, tmp_path, targets_cache):
-    folder = train_bertram(tiny_bert_path, synthetic_corpus(), tmp_path / "map", small_config(), cache_dir=targets_cache, show_progress=False)
+    folder = train_bertram(tiny_bert_path, synthetic_corpus(), tmp_path / "map", small_config(wordpiece_map=True), cache_dir=targets_cache, show_progress=False)
     fitted = [r for r in read_log(folder) if r.get("stage") == "wordpiece"]
     assert len(fitted) == 1 and fitted[0]["split_words"] > 0
     weights = [
@@ -439,3 +439,21 @@ def test_fit_context_weight_takes_the_first_best_of_the_grid(tiny_bert_path):
     residual = BertramModel.from_encoder(tiny_bert_path, words=["movies"], mode="context")
     with pytest.raises(ValueError, match="does not blend"):
         stages_module.fit_context_weight(residual, validate, [0.0])
+
+
+def test_a_blending_sample_takes_every_split_word_first(tiny_bert_path, tmp_path):
+    from spacy_bertram.contexts import ContextStore
+    from spacy_bertram.training.trainer import splits_word
+
+    tokenizer = load_tokenizer(tiny_bert_path)
+    store = ContextStore(tmp_path / "store.sqlite")
+    store.add_sentences([s for contexts in synthetic_corpus().values() for s in contexts])
+    config = small_config(min_count=1, max_words=len(SPLIT_WORDS) + 3, held_out=2)
+    chosen = set().union(*select_training_words(store, config, tokenizer))
+    split = {w for w, _ in store.counts(min_count=1) if splits_word(tokenizer)(w) and w.isalpha()}
+    assert set(SPLIT_WORDS) <= split and split <= chosen and len(chosen) == config.max_words
+    few = small_config(min_count=1, max_words=5, held_out=1)
+    assert all(splits_word(tokenizer)(w) for w in set().union(*select_training_words(store, few, tokenizer)))
+    plain = small_config(min_count=1, max_words=5, held_out=1, context_weight=None, keep_whole_words=False)
+    sampled = set().union(*select_training_words(store, plain, tokenizer))
+    assert len(sampled) == 5 and sampled != set().union(*select_training_words(store, few, tokenizer))

@@ -33,8 +33,8 @@ def train_command(
         help="Output the mean of the word's wordpiece embeddings plus a learned correction.",
     ),
     wordpiece_map: bool = typer.Option(
-        True,
-        help="With the residual: correct a split word's wordpiece mean by a fitted linear map.",
+        False,
+        help="With the residual: correct a split word's wordpiece mean by a fitted linear map (closer to the targets, worse on CRW-dev).",
     ),
     keep_whole_words: bool = typer.Option(
         True,

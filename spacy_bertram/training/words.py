@@ -63,6 +63,7 @@ def read_training_words(
     min_contexts: int = 1,
     seed: int = 0,
     keep: Optional[Callable[[str], bool]] = None,
+    prefer: Optional[Callable[[str], bool]] = None,
 ) -> WordContexts:
     """Frequent words and up to `max_contexts` contexts each, from a store or a TSV file.
 
@@ -72,7 +73,10 @@ def read_training_words(
     contexts are dropped either way). `keep` filters the qualifying words before
     sampling (the trainer keeps only words the tokenizer splits when whole words need
     no training). With `max_words`, a seeded random sample is kept, so training sees
-    frequent words of every frequency band, not only function words.
+    frequent words of every frequency band, not only function words; the words
+    `prefer` accepts go in first (all of them, if they fit) and the others fill up.
+    The trainer prefers words the tokenizer splits: they are scarce, and only they
+    teach the form part and the blend.
     The result is sorted by word, so the same inputs always give the same order.
     """
     if max_words is not None and max_words < 1:
@@ -99,12 +103,19 @@ def read_training_words(
                     min_contexts=min_contexts,
                     seed=seed,
                     keep=keep,
+                    prefer=prefer,
                 )
         words, contexts = _from_tsv(path, min_contexts)
         store = None
     words = sorted({w for w in words if keep is None or keep(w)})
     if max_words is not None and len(words) > max_words:
-        words = sorted(random.Random(seed).sample(words, max_words))
+        first = [w for w in words if prefer is not None and prefer(w)]
+        rest = [w for w in words if prefer is None or not prefer(w)]
+        rng = random.Random(seed)
+        if len(first) >= max_words:
+            words = sorted(rng.sample(first, max_words))
+        else:
+            words = sorted(first + rng.sample(rest, max_words - len(first)))
     if store is not None:
         contexts = store.contexts_many(words, limit=max_contexts)
     result: WordContexts = {}
