@@ -77,16 +77,16 @@ class TrainingConfig:
     closed form (ridge `wordpiece_ridge`) on the training words before the stages
     and frozen in all of them; it is off by default: it brings split words closer to
     their one-token approximations but further from their human similarity ratings
-    (CRW-dev), and it leaves the blend nothing to add. `keep_whole_words` (with the residual) leaves words the
-    tokenizer keeps whole at their own embedding row: only split words are corrected,
-    so only split words are worth training on and only they are selected, unless the
-    model blends: with `context_weight` (not in "shallow" mode) the context part
-    predicts whole vectors and learns from every word, whole ones too (with
-    `max_words`, every split word is sampled first: only they teach the form part and
-    the blend), and a word's
-    vector is `(1 - w)·form + w·context`, `w` being the best of `CONTEXT_WEIGHTS` for
-    the validation words (this value without them; None: the context part is a
-    correction to the base, as the form part is).
+    (CRW-dev), and it leaves the blend nothing to add. `keep_whole_words` (with the
+    residual) leaves words the tokenizer keeps whole at their own embedding row: only
+    split words are corrected, so only split words are worth training on and only
+    they are selected, unless the model blends. With `context_weight` (not in
+    "shallow" mode) the context part predicts whole vectors and learns from every
+    word, whole ones too (a `max_words` sample takes every split word first: only
+    they teach the form part and the blend), and a split word's vector is
+    `(1 - w)·form + w·context`, `w` being the best of `CONTEXT_WEIGHTS` for the
+    validation words (this value without them). None makes the context part a
+    correction to the base, as the form part is.
     `validation` words (a fraction below 1, else a count) are split from the training
     words; every stage ends on the epoch (0: its starting point) whose vectors come
     closest to their targets. 0 turns this early stopping off.
