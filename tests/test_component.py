@@ -5,6 +5,7 @@ from typing import List
 import numpy
 import pytest
 import spacy
+import torch
 from spacy.language import Language
 
 import spacy_bertram.layers.transformer_model  # noqa: F401  (registers the architectures)
@@ -98,6 +99,24 @@ def test_flags_rare_tokens_and_sets_their_vectors(bertram_dir, store_path):
         numpy.testing.assert_allclose(vector, expected[word], rtol=1e-5, atol=1e-6)
     assert not numpy.allclose(doc[3]._.bertram_vector, doc[10]._.bertram_vector)
     assert doc[0]._.bertram_vector is None
+
+
+def test_a_blending_model_gives_the_component_its_blended_vectors(tiny_bert_path, store_path, tmp_path):
+    path = tmp_path / "blending"
+    blending = BertramModel.from_encoder(tiny_bert_path, words=WORDS + RARE, context_weight=0.5)
+    with torch.no_grad():  # a context part far from the base, so the blend shows
+        blending.output.bias.normal_()
+    blending.save_pretrained(path)
+    doc = make_nlp(path, store_path)("a zorblat and a snorkel .")
+    model = BertramModel.from_pretrained(path)
+    with ContextStore(store_path, read_only=True) as store:
+        contexts = store.contexts_many(["zorblat", "snorkel"], limit=32)
+    expected = model.infer_vectors(contexts, max_contexts=32)
+    numpy.testing.assert_allclose(doc[1]._.bertram_vector, expected["zorblat"], rtol=1e-5, atol=1e-6)
+    numpy.testing.assert_allclose(doc[4]._.bertram_vector, expected["snorkel"], rtol=1e-5, atol=1e-6)
+    model.config.context_weight = 0.0  # the blend is what moved the word with contexts
+    assert not numpy.allclose(model.infer_vectors(contexts)["zorblat"], expected["zorblat"], atol=1e-4)
+    numpy.testing.assert_allclose(model.infer_vectors(contexts)["snorkel"], expected["snorkel"], atol=1e-6)
 
 
 def test_rare_words_the_tokenizer_keeps_whole_get_no_vector(tiny_bert_path, bertram_dir, store_path, tmp_path, monkeypatch):
