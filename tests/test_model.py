@@ -155,7 +155,7 @@ def test_frozen_encoder_stays_in_eval(tiny_bert_path):
     assert trainable == {"form", "mimicking", "output"}
     assert set(model.bertram_state_dict()) == {
         "form.embedding.weight", "mimicking.query.weight", "mimicking.key.weight",
-        "output.weight", "output.bias", "wordpiece.linear.weight", "wordpiece.linear.bias",
+        "output.weight", "output.bias",
     }
 
 
@@ -460,7 +460,7 @@ def test_config_without_wordpiece_residual_loads_as_off(tmp_path):
 
 
 def test_wordpiece_map_corrects_split_words_only(tiny_bert_path):
-    model = BertramModel.from_encoder(tiny_bert_path, words=WORDS, mode="form", ngram_min_count=1)
+    model = BertramModel.from_encoder(tiny_bert_path, words=WORDS, mode="form", ngram_min_count=1, wordpiece_map=True)
     assert model.has_part("wordpiece")
     assert not any(p.requires_grad for p in model.wordpiece.parameters())
     mean, counts = model.wordpieces(["movie", "zyxx"])
@@ -475,12 +475,12 @@ def test_wordpiece_map_corrects_split_words_only(tiny_bert_path):
 
 
 def test_wordpiece_map_only_with_the_residual(tiny_bert_path):
-    plain = BertramModel.from_encoder(tiny_bert_path, words=WORDS, mode="form", wordpiece_residual=False)
+    plain = BertramModel.from_encoder(tiny_bert_path, words=WORDS, mode="form", wordpiece_residual=False, wordpiece_map=True)
     assert not plain.has_part("wordpiece")
     off = BertramModel.from_encoder(tiny_bert_path, words=WORDS, mode="form", wordpiece_map=False)
     assert not off.has_part("wordpiece") and "wordpiece.linear.weight" not in off.bertram_state_dict()
     with pytest.raises(ValueError, match="wordpiece"):
-        off.load_parts(BertramModel.from_encoder(tiny_bert_path, words=WORDS, mode="form"), ["wordpiece"])
+        off.load_parts(BertramModel.from_encoder(tiny_bert_path, words=WORDS, mode="form", wordpiece_map=True), ["wordpiece"])
 
 
 def test_config_without_wordpiece_map_loads_as_off(tmp_path):

@@ -385,7 +385,7 @@ def test_run_recorded_before_a_setting_existed_resumes(tiny_bert_path, tmp_path,
 
 
 def test_wordpiece_map_fit_recovers_a_linear_correction(tiny_bert_path):
-    model = BertramModel.from_encoder(tiny_bert_path, words=TARGET_WORDS, mode="form", ngram_min_count=1)
+    model = BertramModel.from_encoder(tiny_bert_path, words=TARGET_WORDS, mode="form", ngram_min_count=1, wordpiece_map=True)
     rng = random.Random(0)
     letters = "abcdefghijklmnopqrstuvwxyz"
     split_words = ["".join(rng.choice(letters) for _ in range(9)) for _ in range(200)]

@@ -48,7 +48,7 @@ class BertramConfig:
     max_contexts: Optional[int] = 32
     half_precision: bool = False
     wordpiece_residual: bool = True
-    wordpiece_map: bool = True
+    wordpiece_map: bool = False
     keep_whole_words: bool = True
     context_weight: Optional[float] = None
     seed: int = 0
