@@ -109,8 +109,9 @@ def read_training_words(
         store = None
     words = sorted({w for w in words if keep is None or keep(w)})
     if max_words is not None and len(words) > max_words:
-        first = [w for w in words if prefer is not None and prefer(w)]
-        rest = [w for w in words if prefer is None or not prefer(w)]
+        preferred = {w for w in words if prefer is not None and prefer(w)}  # one tokenisation each
+        first = [w for w in words if w in preferred]
+        rest = [w for w in words if w not in preferred]
         rng = random.Random(seed)
         if len(first) >= max_words:
             words = sorted(rng.sample(first, max_words))
