@@ -184,3 +184,24 @@ def test_fetch_assets_copies_from_the_mirror_and_checks_md5(tmp_path):
 
     result = run_fetch_assets(project, tmp_path / "no-mirror")
     assert result.exit_code == 1 and "spacy project assets" in result.output
+
+
+def test_report_shows_misspelling_cosines_beside_the_wordpiece_baseline(tmp_path):
+    spec = importlib.util.spec_from_file_location("write_report", PROJECT / "scripts" / "write_report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    log = tmp_path / "training_log.jsonl"
+    records = [
+        {"stage": "misspellings", "of": "held_out", "misspellings": 7, "wordpiece_mean_cosine": 0.145},
+        {"stage": "misspellings", "of": "known", "misspellings": 90, "wordpiece_mean_cosine": 0.149},
+        {"stage": "context", "epoch": 1, "loss": 0.1, "seconds": 1.0},
+        {"stage": "context", "mode": "context", "train_words": 50, "held_out_words": 8,
+         "held_out_cosine": 0.94, "seconds": 3.0},
+        {"stage": "form", "mode": "form", "train_words": 50, "held_out_words": 8, "held_out_cosine": 0.92,
+         "held_out_misspelled_cosine": 0.236, "known_misspelled_cosine": 0.321, "seconds": 2.0},
+    ]
+    srsly.write_jsonl(log, records)
+    text = "\n".join(module.mimicking_section(log))
+    assert "| context | context | 50 | 8 | 0.940 | – | – | 3 |" in text
+    assert "| form | form | 50 | 8 | 0.920 | 0.236 | 0.321 | 2 |" in text
+    assert "0.145" in text and "0.149" in text and "90" in text

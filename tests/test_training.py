@@ -136,6 +136,8 @@ def test_a_blending_model_trains_on_whole_words_too(tiny_bert_path):
 
 def test_each_stage_ends_on_its_best_validation_epoch(trained, tiny_bert_path, targets_cache):
     log = read_log(trained)
+    from spacy_bertram.training.trainer import _StageRunner
+
     _, validation, _ = select_training_words(synthetic_corpus(), small_config(), load_tokenizer(tiny_bert_path))
     for stage, folder in (("context", "stage1-context"), ("form", "stage2-form"), ("combined", "stage3-add")):
         scores = {r["epoch"]: r["validation_cosine"] for r in log if r.get("stage") == stage and "epoch" in r}
@@ -144,9 +146,14 @@ def test_each_stage_ends_on_its_best_validation_epoch(trained, tiny_bert_path, t
         summary = next(r for r in log if r.get("stage") == stage and "held_out_cosine" in r)
         assert summary["best_epoch"] == best and summary["validation_words"] == len(validation)
         model = BertramModel.from_pretrained(trained / folder)
-        targets = compute_targets(model.encoder, model.tokenizer, sorted(validation), ota=small_config().ota, cache_dir=targets_cache)
-        if stage == "form":
-            kept = stages_module.form_cosine(model, sorted(validation), targets)
+        everything = compute_targets(model.encoder, model.tokenizer, TARGET_WORDS, ota=small_config().ota, cache_dir=targets_cache)
+        targets = {w: everything[w] for w in validation}
+        if stage == "form":  # validated on the validation words and their misspellings
+            typos = _StageRunner(model, {}, validation, everything, small_config(), None, False).validation_typos
+            logged = next(r for r in log if "misspelled_validation_words" in r)
+            assert typos and logged["misspelled_validation_words"] == len(typos)
+            typo_targets = {t: everything[w] for t, w in typos.items()}
+            kept = stages_module.form_cosine(model, sorted(validation) + sorted(typos), {**targets, **typo_targets})
         else:
             cache = encode_context_cache(model, validation, max_contexts=8)
             kept = stages_module.cache_cosine(model, cache, targets)
@@ -457,3 +464,74 @@ def test_a_blending_sample_takes_every_split_word_first(tiny_bert_path, tmp_path
     plain = small_config(min_count=1, max_words=5, held_out=1, context_weight=None, keep_whole_words=False)
     sampled = set().union(*select_training_words(store, plain, tokenizer))
     assert len(sampled) == 5 and sampled != set().union(*select_training_words(store, few, tokenizer))
+
+
+def test_misspelled_copies_are_seeded_distinct_and_filtered():
+    from spacy_bertram.training.misspellings import misspelled_copies
+
+    words = ["movies", "stories", "happily", "cat"]
+    copies = misspelled_copies(words, 3, seed=1)
+    assert copies == misspelled_copies(list(reversed(words)), 3, seed=1)  # order-free, seeded
+    assert copies != misspelled_copies(words, 3, seed=2)
+    for typo, word in copies.items():
+        assert typo != word and typo == typo.lower() and word in words
+    per_word = {w: sum(1 for v in copies.values() if v == w) for w in words}
+    assert per_word["movies"] == per_word["stories"] == 3 and per_word["cat"] <= 3
+    refused = misspelled_copies(words, 3, seed=1, accept=lambda typo: "x" not in typo)
+    assert refused and all("x" not in t for t in refused)
+    assert misspelled_copies(words, 0) == {}
+    with pytest.raises(ValueError, match="per_word"):
+        misspelled_copies(words, -1)
+
+
+def test_form_stage_learns_to_map_misspellings_to_their_words(tiny_bert_path, tmp_path, targets_cache):
+    """Trained with misspelled copies of the words the vocabulary keeps whole, the form
+    part brings new misspellings of those words closer to the words' own rows than the
+    form part trained without them."""
+    from spacy_bertram.training.misspellings import misspelled_copies, whole_vocabulary_words
+
+    cosines = {}
+    for n in (0, 3):
+        config = small_config(mode="form", form_misspellings=n, validation=0, form=StageConfig(30, 1e-2, 8))
+        folder = train_bertram(
+            tiny_bert_path, synthetic_corpus(), tmp_path / str(n), config, cache_dir=targets_cache, show_progress=False
+        )
+        log = read_log(folder)
+        logged = [r for r in log if "misspelled_training_words" in r]
+        assert bool(logged) == (n > 0) and (not logged or logged[0]["misspelled_training_words"] > 100)
+        summary = next(r for r in log if "held_out_misspelled_cosine" in r)
+        assert -1 <= summary["held_out_misspelled_cosine"] <= 1 and -1 <= summary["known_misspelled_cosine"] <= 1
+        probes = {r["of"]: r for r in log if r.get("stage") == "misspellings"}
+        assert set(probes) == {"held_out", "known"} and probes["known"]["misspellings"] > 0
+        model = BertramModel.from_pretrained(folder)
+        words = whole_vocabulary_words(model.tokenizer)
+        targets = compute_targets(model.encoder, model.tokenizer, words, ota=config.ota)
+        held = select_training_words(synthetic_corpus(), config, model.tokenizer)[2]
+        words = [w for w in words if w not in held]
+        typos = misspelled_copies(words, 1, seed=7, accept=lambda t: t not in targets and not model.keeps_own_row([t])[0])
+        with torch.no_grad():
+            vectors = model.form_vectors(sorted(typos))
+        goal = torch.stack([targets[typos[t]] for t in sorted(typos)])
+        cosines[n] = float(torch.nn.functional.cosine_similarity(vectors, goal, dim=1).mean())
+    assert cosines[3] > cosines[0] + 0.1, cosines
+
+
+def test_form_steps_update_only_the_rows_of_their_ngrams(tiny_bert_path):
+    """The n-gram table's gradient is sparse and its optimiser lazy: a step moves the rows
+    its batch touches and no others (dense Adam's momentum would move the last batch's)."""
+    from spacy_bertram.training.stages import _Adam, trainable_parameters
+
+    model = BertramModel.from_encoder(tiny_bert_path, words=SPLIT_WORDS, mode="form", ngram_min_count=1, ngram_dropout=0.0)
+    model.train()
+    table = model.form.embedding.weight
+    optimizer = _Adam(trainable_parameters(model, ["form"]), lr=1e-2)
+    for word in ("movies", "happily"):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(model.form_vectors([word]), torch.randn(1, 32))
+        loss.backward()
+        assert table.grad.is_sparse
+        before = table.detach().clone()
+        optimizer.step()
+    changed = set((table.detach() != before).any(dim=1).nonzero().flatten().tolist())
+    assert changed == set(model.ngram_vocab.encode("happily"))
+    assert not changed & set(model.ngram_vocab.encode("movies"))

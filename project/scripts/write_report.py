@@ -8,7 +8,7 @@ import json
 import math
 import shutil
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import typer
 
@@ -85,21 +85,44 @@ def crw_section(crw: Dict) -> List[str]:
 def mimicking_section(log_path: Path) -> List[str]:
     records = [json.loads(line) for line in log_path.read_text(encoding="utf8").splitlines() if line.strip()]
     stages = [r for r in records if "held_out_cosine" in r]
+    baselines = {r["of"]: r for r in records if r.get("stage") == "misspellings"}
     lines = [
-        "## Mimicking: held-out frequent words",
+        "## Mimicking: held-out frequent words and misspellings",
         "",
         "Mean cosine between BERTRAM's vector and the encoder's own input embedding (the training "
-        "target) for frequent words held out of training, after each stage.",
+        "target) for frequent words held out of training, after each stage. Then, for misspellings "
+        "(no contexts: the form part alone), the cosine to the correct word's embedding: one seeded "
+        "misspelling of each held-out word, and new misspellings of known words (training words; "
+        "the form stage saw other misspellings of them, and of every word the encoder's vocabulary "
+        "keeps whole).",
         "",
-        "| stage | mode | training words | held-out words | cosine | seconds |",
-        "|---|---|---:|---:|---:|---:|",
+    ]
+    if baselines:
+        described = ", ".join(
+            f"{baselines[k]['wordpiece_mean_cosine']:.3f} for the {baselines[k]['misspellings']} {label}"
+            for k, label in (("held_out", "held-out misspellings"), ("known", "misspellings of known words"))
+            if k in baselines
+        )
+        lines += [
+            f"The plain encoder reads a misspelling as its wordpieces; their mean has cosine {described}.",
+            "",
+        ]
+    lines += [
+        "| stage | mode | training words | held-out words | cosine | misspelled held-out | misspelled known | seconds |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in stages:
-        cosine = "–" if r["held_out_cosine"] is None else f"{r['held_out_cosine']:.3f}"
+        cosines = [r["held_out_cosine"], r.get("held_out_misspelled_cosine"), r.get("known_misspelled_cosine")]
         lines.append(
-            f"| {r['stage']} | {r['mode']} | {r['train_words']} | {r['held_out_words']} | {cosine} | {r['seconds']:.0f} |"
+            f"| {r['stage']} | {r['mode']} | {r['train_words']} | {r['held_out_words']} | "
+            + " | ".join(_cosine(c) for c in cosines)
+            + f" | {r['seconds']:.0f} |"
         )
     return lines + [""]
+
+
+def _cosine(value: Optional[float]) -> str:
+    return "–" if value is None else f"{value:.3f}"
 
 
 def main(

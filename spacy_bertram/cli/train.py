@@ -48,6 +48,10 @@ def train_command(
         True,
         help="Blend a whole-vector context part into the form vector; --no-context-blend makes it a correction to the base.",
     ),
+    form_misspellings: int = typer.Option(
+        1,
+        help="Seeded misspellings of each training word that the form stage learns to map to the word's vector (0: none).",
+    ),
     device: str = typer.Option("auto", help="GPU id as for `spacy train --gpu-id` (-1: CPU), or cpu, cuda:1; auto: the GPU when there is one."),
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
@@ -72,6 +76,7 @@ def train_command(
         wordpiece_map=wordpiece_map,
         keep_whole_words=keep_whole_words,
         context_weight=context_weight if context_blend else None,
+        form_misspellings=form_misspellings,
     )
     folder = train_bertram(encoder, words, output, config, device=device, show_progress=progress)
     typer.echo(f"Saved the BERTRAM model to {folder} (log: {folder / 'training_log.jsonl'}).")

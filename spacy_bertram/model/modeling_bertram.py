@@ -66,12 +66,17 @@ class BertramBatch:
 
 
 class NgramEmbedding(nn.Module):
-    """Form vector: masked mean of a word's n-gram embeddings."""
+    """Form vector: masked mean of a word's n-gram embeddings.
+
+    The table's gradient is sparse (the rows a batch touches): the table has tens of
+    thousands of rows and a batch touches a few hundred, so a dense gradient and
+    optimiser update would cost far more than the step itself.
+    """
 
     def __init__(self, n_ngrams: int, dim: int, dropout: float, init_std: float) -> None:
         super().__init__()
         self.dropout = dropout
-        self.embedding = nn.Embedding(n_ngrams, dim, padding_idx=PAD_ID)
+        self.embedding = nn.Embedding(n_ngrams, dim, padding_idx=PAD_ID, sparse=True)
         nn.init.normal_(self.embedding.weight, std=init_std)
         with torch.no_grad():
             self.embedding.weight[PAD_ID].zero_()

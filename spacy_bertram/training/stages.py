@@ -245,6 +245,28 @@ def trainable_parameters(model: BertramModel, parts: Sequence[str]) -> List[nn.P
     return params
 
 
+class _Adam:
+    """Adam on the dense gradients, SparseAdam on the sparse ones (the n-gram table's),
+    split by the gradients of the first step."""
+
+    def __init__(self, params: List[nn.Parameter], lr: float) -> None:
+        self.params, self.lr = params, lr
+        self.optimizers: Optional[List[torch.optim.Optimizer]] = None
+
+    def zero_grad(self) -> None:
+        for param in self.params:
+            param.grad = None
+
+    def step(self) -> None:
+        if self.optimizers is None:
+            sparse = [p for p in self.params if p.grad is not None and p.grad.is_sparse]
+            dense = [p for p in self.params if not any(p is q for q in sparse)]
+            self.optimizers = [torch.optim.SparseAdam(sparse, lr=self.lr)] if sparse else []
+            self.optimizers += [torch.optim.Adam(dense, lr=self.lr)] if dense else []
+        for optimizer in self.optimizers:
+            optimizer.step()
+
+
 def _run_epochs(
     n_items: int,
     step: Callable[[List[int]], torch.Tensor],
@@ -262,7 +284,7 @@ def _run_epochs(
     With `validate`, the parameters end at the best-scoring epoch (epoch 0: as they
     came in); every score is logged, epoch 0's with no loss.
     """
-    optimizer = torch.optim.Adam(params, lr=config.lr)
+    optimizer = _Adam(params, lr=config.lr)
     rng = random.Random(seed)
     losses: List[float] = []
     best_score = validate() if validate is not None else None
@@ -280,7 +302,7 @@ def _run_epochs(
         )
         for begin in bar:
             rows = order[begin : begin + config.batch_size]
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss = step(rows)
             loss.backward()
             optimizer.step()

@@ -16,7 +16,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -25,6 +25,7 @@ from ..model.modeling_bertram import load_tokenizer
 from ..util import resolve_encoder_path
 from ..model.configuration_bertram import MODES
 from .metrics import mimicking_cosine
+from .misspellings import misspelled_copies, whole_vocabulary_words
 from .ota import OtaConfig, word_piece_ids
 from .stages import (
     StageConfig,
@@ -57,6 +58,7 @@ _ADDED_SETTINGS = {
     "keep_whole_words": False,
     "validation": 0,
     "context_weight": None,
+    "form_misspellings": 0,
 }
 
 
@@ -87,6 +89,12 @@ class TrainingConfig:
     `(1 - w)·form + w·context`, `w` being the best of `CONTEXT_WEIGHTS` for the
     validation words (this value without them). None makes the context part a
     correction to the base, as the form part is.
+    `form_misspellings` seeded misspellings (`misspellings.misspelled_copies`) of each
+    training word and of each word the encoder's vocabulary keeps whole (its own row
+    is its target, so it costs no OTA; validation and held-out words aside) join the
+    form stage with that word's target, and the n-gram vocabulary covers those words;
+    as many misspellings of each validation word join its validation. A misspelling
+    has no contexts, so the form part alone must bring it back near the word meant.
     `validation` words (a fraction below 1, else a count) are split from the training
     words; every stage ends on the epoch (0: its starting point) whose vectors come
     closest to their targets. 0 turns this early stopping off.
@@ -112,6 +120,7 @@ class TrainingConfig:
     wordpiece_ridge: float = 1.0
     keep_whole_words: bool = True
     context_weight: Optional[float] = 0.25
+    form_misspellings: int = 1
 
     def __post_init__(self) -> None:
         kinds = {"context": StageConfig, "form": StageConfig, "combined": StageConfig, "ota": OtaConfig}
@@ -123,6 +132,8 @@ class TrainingConfig:
             raise ValueError(f"TrainingConfig.mode must be one of {MODES}, got {self.mode!r}.")
         if self.context_weight is not None and not 0 <= self.context_weight <= 1:
             raise ValueError(f"TrainingConfig.context_weight must be in [0, 1] or None, got {self.context_weight}.")
+        if self.form_misspellings < 0:
+            raise ValueError(f"TrainingConfig.form_misspellings must be >= 0, got {self.form_misspellings}.")
         if self.wordpiece_ridge <= 0:
             raise ValueError(f"TrainingConfig.wordpiece_ridge must be > 0, got {self.wordpiece_ridge}.")
         if not 1 <= self.min_contexts_per_step <= self.max_contexts:
@@ -249,7 +260,11 @@ def train_bertram(
     )
     tokenizer = load_tokenizer(resolve_encoder_path(encoder))
     train_words, validation, held_out = select_training_words(words_source, config, tokenizer)
-    vocab = NgramVocab.build(sorted(train_words), min_count=config.ngram_min_count)
+    # misspellings of known words teach the form part: the corpus words and every word
+    # the vocabulary keeps whole (its own row is its target), validation words aside
+    vocabulary = whole_vocabulary_words(tokenizer) if config.form_misspellings else []
+    vocabulary = [w for w in vocabulary if w not in validation and w not in held_out]
+    vocab = NgramVocab.build(sorted({*train_words, *vocabulary}), min_count=config.ngram_min_count)
     base = BertramModel.from_encoder(
         encoder,
         ngram_vocab=vocab,
@@ -271,7 +286,7 @@ def train_bertram(
     targets = compute_targets(
         base.encoder,
         base.tokenizer,
-        sorted({**train_words, **validation, **held_out}),
+        sorted({*train_words, *validation, *held_out, *vocabulary}),
         ota=config.ota,
         cache_dir=cache_dir or output_dir / "cache",
         show_progress=show_progress,
@@ -282,7 +297,24 @@ def train_bertram(
     if base.has_part("wordpiece"):
         fitted = fit_wordpiece_map(base, sorted(train_words), targets, config.wordpiece_ridge)
         log.write(stage="wordpiece", split_words=fitted, ridge=config.wordpiece_ridge)
-    trainer = _StageRunner(base, train_words, validation, targets, config, log, show_progress)
+    known = sorted({*train_words, *(w for w in vocabulary if w in targets)})
+    trainer = _StageRunner(base, train_words, validation, targets, config, log, show_progress, known)
+    # scored after each stage: a misspelling of each held-out word, and new misspellings
+    # of known words (none of them seen in training)
+    probes = {
+        "held_out": trainer.misspellings(base, held_out, config.seed + 99, per_word=1),
+        "known": {
+            t: w
+            for t, w in trainer.misspellings(base, train_words, config.seed + 98, per_word=1).items()
+            if t not in trainer.typos
+        },
+    }
+    for name, typos in probes.items():
+        if typos:  # the baseline: the plain encoder reads a misspelling as its wordpieces
+            mean = base.wordpiece_mean(list(typos)).cpu().float()
+            goal = torch.stack([targets[w].float() for w in typos.values()])
+            cosine = float(torch.nn.functional.cosine_similarity(mean, goal, dim=1).mean())
+            log.write(stage="misspellings", of=name, misspellings=len(typos), wordpiece_mean_cosine=cosine)
     models: Dict[str, BertramModel] = {}
     for index, (folder, kind) in enumerate(config.stages(), 1):
         stage_dir = output_dir / folder
@@ -301,6 +333,11 @@ def train_bertram(
             "best_epoch": trainer.best_epoch.get(kind),
             "held_out_words": len(held_out),
             "held_out_cosine": mimicking_cosine(models[kind], held_out, targets) if held_out else None,
+            **{
+                f"{name}_misspelled_cosine": _misspelled_cosine(models[kind], typos, targets)
+                for name, typos in probes.items()
+                if typos and kind != "context"  # the context part alone cannot read them
+            },
             "seconds": round(time.perf_counter() - started, 3),
         }
         log.write(**summary)
@@ -310,11 +347,17 @@ def train_bertram(
     return output_dir
 
 
+def _misspelled_cosine(model: BertramModel, typos: Mapping[str, str], targets: Mapping[str, torch.Tensor]) -> float:
+    """Mean cosine of the model's vectors of misspellings (no contexts) to the targets
+    of the words meant."""
+    return mimicking_cosine(model, {t: [] for t in typos}, {t: targets[w] for t, w in typos.items()})
+
+
 class _StageRunner:
     """Builds each stage's model from the previous stages and trains it, ending each
     stage on its best epoch for the validation words (when there are any)."""
 
-    def __init__(self, base, train_words, validation, targets, config, log, show_progress) -> None:
+    def __init__(self, base, train_words, validation, targets, config, log, show_progress, known=()) -> None:
         self.base = base
         self.train_words: WordContexts = train_words
         self.validation: WordContexts = validation
@@ -324,6 +367,9 @@ class _StageRunner:
         self.show_progress = show_progress
         self.sample_range = (config.min_contexts_per_step, config.max_contexts)
         self.best_epoch: Dict[str, int] = {}
+        # the form stage's misspellings: of the `known` words, and of the validation words
+        self.typos = self.misspellings(base, known, config.seed + 3)
+        self.validation_typos = self.misspellings(base, validation, config.seed + 4)
 
     def _model(self, mode: str) -> BertramModel:
         config = dataclasses.replace(self.base.config, mode=mode)
@@ -390,12 +436,17 @@ class _StageRunner:
         common = dict(seed=seed, log_epoch=self._logger(kind), show_progress=self.show_progress)
         if kind == "form":
             model = self._model("form")
-            words = list(self.validation)
-            validate = (lambda: form_cosine(model, words, self.targets)) if words else None
             train = list(self.train_words)  # a word kept at its own row has nothing to learn
             train = [w for w, own in zip(train, model.keeps_own_row(train)) if not own]
+            words, targets = list(self.validation), self.targets
+            if self.typos:
+                typos, valid_typos = self.typos, self.validation_typos
+                targets = {**targets, **{t: targets[w] for t, w in {**typos, **valid_typos}.items()}}
+                train, words = train + sorted(typos), words + sorted(valid_typos)
+                self.log.write(stage=kind, misspelled_training_words=len(typos), misspelled_validation_words=len(valid_typos))
+            validate = (lambda: form_cosine(model, words, targets)) if words else None
             if train:
-                train_form(model, train, self.targets, config.form, validate=validate, **common)
+                train_form(model, train, targets, config.form, validate=validate, **common)
             else:
                 self.log.write(stage=kind, skipped="no training word is split by the tokenizer")
             return model
@@ -434,6 +485,19 @@ class _StageRunner:
             )
         self._fit_context_weight(model, kind, validate)
         return model
+
+    def misspellings(
+        self, model: BertramModel, words: Iterable[str], seed: int, per_word: Optional[int] = None
+    ) -> Dict[str, str]:
+        """`{misspelling: word}`, `per_word` (default config.form_misspellings) of each
+        word, leaving out real words: ones with targets of their own, and ones the
+        model keeps at their own embedding row (nothing to learn there)."""
+        return misspelled_copies(
+            words,
+            self.config.form_misspellings if per_word is None else per_word,
+            seed=seed,
+            accept=lambda typo: typo not in self.targets and not model.keeps_own_row([typo])[0],
+        )
 
     def _fit_context_weight(self, model: BertramModel, stage: str, validate) -> None:
         """For a model that blends, with validation words: the best blend weight."""
