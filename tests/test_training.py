@@ -138,7 +138,9 @@ def test_each_stage_ends_on_its_best_validation_epoch(trained, tiny_bert_path, t
     log = read_log(trained)
     from spacy_bertram.training.trainer import _StageRunner
 
-    _, validation, _ = select_training_words(synthetic_corpus(), small_config(), load_tokenizer(tiny_bert_path))
+    from spacy_bertram.training.misspellings import whole_vocabulary_words
+
+    train, validation, held = select_training_words(synthetic_corpus(), small_config(), load_tokenizer(tiny_bert_path))
     for stage, folder in (("context", "stage1-context"), ("form", "stage2-form"), ("combined", "stage3-add")):
         scores = {r["epoch"]: r["validation_cosine"] for r in log if r.get("stage") == stage and "epoch" in r}
         assert sorted(scores) == [0, 1, 2, 3, 4], (stage, scores)
@@ -149,7 +151,11 @@ def test_each_stage_ends_on_its_best_validation_epoch(trained, tiny_bert_path, t
         everything = compute_targets(model.encoder, model.tokenizer, TARGET_WORDS, ota=small_config().ota, cache_dir=targets_cache)
         targets = {w: everything[w] for w in validation}
         if stage == "form":  # validated on the validation words and their misspellings
-            typos = _StageRunner(model, {}, validation, everything, small_config(), None, False).validation_typos
+            known = sorted({*train, *(w for w in whole_vocabulary_words(model.tokenizer) if w not in validation and w not in held)})
+            everything = compute_targets(model.encoder, model.tokenizer, sorted({*everything, *known}), ota=small_config().ota, cache_dir=targets_cache)
+            runner = _StageRunner(model, train, validation, everything, small_config(), None, False, known)
+            typos = runner.validation_typos
+            assert set(typos.values()) <= set(known) and not set(typos) & set(runner.typos)
             logged = next(r for r in log if "misspelled_validation_words" in r)
             assert typos and logged["misspelled_validation_words"] == len(typos)
             typo_targets = {t: everything[w] for t, w in typos.items()}

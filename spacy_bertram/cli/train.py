@@ -49,7 +49,7 @@ def train_command(
         help="Blend a whole-vector context part into the form vector; --no-context-blend makes it a correction to the base.",
     ),
     form_misspellings: int = typer.Option(
-        1,
+        8,
         help="Seeded misspellings of each training word that the form stage learns to map to the word's vector (0: none).",
     ),
     device: str = typer.Option("auto", help="GPU id as for `spacy train --gpu-id` (-1: CPU), or cpu, cuda:1; auto: the GPU when there is one."),

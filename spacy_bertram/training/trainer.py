@@ -13,6 +13,7 @@ Layout of the output folder:
 """
 import dataclasses
 import json
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,8 +94,9 @@ class TrainingConfig:
     training word and of each word the encoder's vocabulary keeps whole (its own row
     is its target, so it costs no OTA; validation and held-out words aside) join the
     form stage with that word's target, and the n-gram vocabulary covers those words;
-    as many misspellings of each validation word join its validation. A misspelling
-    has no contexts, so the form part alone must bring it back near the word meant.
+    new misspellings of as many known words as there are validation words join its
+    validation. A misspelling has no contexts, so the form part alone must bring it
+    back near the word meant.
     `validation` words (a fraction below 1, else a count) are split from the training
     words; every stage ends on the epoch (0: its starting point) whose vectors come
     closest to their targets. 0 turns this early stopping off.
@@ -120,7 +122,7 @@ class TrainingConfig:
     wordpiece_ridge: float = 1.0
     keep_whole_words: bool = True
     context_weight: Optional[float] = 0.25
-    form_misspellings: int = 1
+    form_misspellings: int = 8
 
     def __post_init__(self) -> None:
         kinds = {"context": StageConfig, "form": StageConfig, "combined": StageConfig, "ota": OtaConfig}
@@ -300,13 +302,13 @@ def train_bertram(
     known = sorted({*train_words, *(w for w in vocabulary if w in targets)})
     trainer = _StageRunner(base, train_words, validation, targets, config, log, show_progress, known)
     # scored after each stage: a misspelling of each held-out word, and new misspellings
-    # of known words (none of them seen in training)
+    # of known words (none of them seen in training or validation)
     probes = {
         "held_out": trainer.misspellings(base, held_out, config.seed + 99, per_word=1),
         "known": {
             t: w
             for t, w in trainer.misspellings(base, train_words, config.seed + 98, per_word=1).items()
-            if t not in trainer.typos
+            if t not in trainer.typos and t not in trainer.validation_typos
         },
     }
     for name, typos in probes.items():
@@ -367,9 +369,12 @@ class _StageRunner:
         self.show_progress = show_progress
         self.sample_range = (config.min_contexts_per_step, config.max_contexts)
         self.best_epoch: Dict[str, int] = {}
-        # the form stage's misspellings: of the `known` words, and of the validation words
+        # the form stage's misspellings of the `known` words
         self.typos = self.misspellings(base, known, config.seed + 3)
-        self.validation_typos = self.misspellings(base, validation, config.seed + 4)
+        # validated on new misspellings of as many known words as there are validation words
+        sample = random.Random(config.seed + 4).sample(sorted(known), min(len(validation), len(known)))
+        fresh = self.misspellings(base, sample, config.seed + 4, per_word=1) if self.typos else {}
+        self.validation_typos = {t: w for t, w in fresh.items() if t not in self.typos}
 
     def _model(self, mode: str) -> BertramModel:
         config = dataclasses.replace(self.base.config, mode=mode)
