@@ -109,6 +109,7 @@ def quality(args) -> None:
         wordpiece_map=args.wordpiece_map,
         keep_whole_words=args.keep_whole_words,
         context_weight=args.context_weight if args.context_blend else None,
+        form_misspellings=args.form_misspellings,
     )
     output = Path(args.output)
     started = time.perf_counter()
@@ -151,6 +152,18 @@ def quality(args) -> None:
     for name, values in rows:
         print(f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
 
+    # Misspellings (no contexts), against the word meant, from the run's log
+    log = [json.loads(line) for line in (output / "training_log.jsonl").read_text(encoding="utf8").splitlines()]
+    baselines = {r["of"]: r for r in log if r.get("stage") == "misspellings"}
+    summaries = {r["stage"]: r for r in log if "held_out_cosine" in r}
+    print("\n| cosine to the word meant | misspelled held-out words | new misspellings of known words |")
+    print("|---|---:|---:|")
+    print(f"| mean of wordpiece embeddings | {baselines['held_out']['wordpiece_mean_cosine']:.3f} "
+          f"| {baselines['known']['wordpiece_mean_cosine']:.3f} |")
+    for name, stage in (("form only (stage 2)", "form"), ("BERTRAM add (stage 3)", "combined")):
+        r = summaries[stage]
+        print(f"| {name} | {r['held_out_misspelled_cosine']:.3f} | {r['known_misspelled_cosine']:.3f} |")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -182,6 +195,8 @@ def main() -> None:
                         help="Blend weight of the whole-vector context part before it is fitted (TrainingConfig.context_weight).")
     parser.add_argument("--context-blend", action=argparse.BooleanOptionalAction, default=True,
                         help="Blend a whole-vector context part into the form vector; off: a residual context part.")
+    parser.add_argument("--form-misspellings", type=int, default=TrainingConfig.form_misspellings,
+                        help="Misspellings of each known word in the form stage (TrainingConfig.form_misspellings).")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (1 is faster on a busy machine).")
     args = parser.parse_args()

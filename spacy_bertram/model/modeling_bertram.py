@@ -4,7 +4,8 @@ The model maps a word and its contexts to one vector in the encoder's input
 word-embedding space. Trainable parts are tiny sub-modules with stable names, so the
 training stages can move weights between models with `load_parts`:
 
-- `form`: bag of character n-gram embeddings (masked mean, n-gram dropout in train)
+- `form`: bag of character n-gram embeddings (masked mean, n-gram dropout in train,
+  a sparse gradient)
 - `mimicking`: attentive mimicking across a word's context vectors
 - `output`: linear map from the encoder's hidden size into its input-embedding space
 - `gate`: the shallow mode's gate over (context, form); only in "shallow" mode
