@@ -2,8 +2,11 @@
 
 BERTRAM's downstream recipe trains the classifier with 5% of words masked and 10% of
 words written as `w / w` (each copy masked with 25%), so that it learns both to cope
-without a word and to read a word next to its BERTRAM vector. Use it in a training
-config:
+without a word and to read a word next to its BERTRAM vector. `misspell_level` also
+writes a share of words misspelled (the generators of `rarify.misspell`): a misspelling
+is a rare word, so the `bertram` component gives it a vector in training as it does in
+use, and a classifier learns how far to trust that vector when the word's own
+wordpieces are noise. Use it in a training config:
 
     [corpora.train.augmenter]
     @augmenters = "bertram.mask_slash_augmenter.v1"
@@ -22,6 +25,8 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
+from .rarify.misspell import misspell
+
 SLASH = "/"
 TOKEN_ANNOTATIONS = ("TAG", "POS", "MORPH", "LEMMA", "DEP", "ENT_IOB")
 
@@ -33,20 +38,25 @@ def create_mask_slash_augmenter(
     slash_mask_level: float = 0.25,
     mask_string: str = "[MASK]",
     seed: Optional[int] = 0,
+    misspell_level: float = 0.0,
 ) -> Callable[[Language, Example], Iterator[Example]]:
-    """Mask `mask_level` of the words and write `slash_level` of them as `w / w`.
+    """Mask `mask_level` of the words, write `slash_level` of them as `w / w` and
+    `misspell_level` of them misspelled.
 
-    Punctuation and whitespace tokens are left alone. Each copy of a duplicated word is
-    masked independently with `slash_mask_level`. `seed` makes the stream reproducible.
+    Punctuation and whitespace tokens are left alone, and only alphabetic words of three
+    or more letters are misspelled. Each copy of a duplicated word is masked
+    independently with `slash_mask_level`. `seed` makes the stream reproducible.
     """
-    for name, value in (("mask_level", mask_level), ("slash_level", slash_level),
-                        ("slash_mask_level", slash_mask_level)):
+    levels = (("mask_level", mask_level), ("slash_level", slash_level),
+              ("slash_mask_level", slash_mask_level), ("misspell_level", misspell_level))
+    for name, value in levels:
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{name} must lie in [0, 1], got {value}.")
-    if mask_level + slash_level > 1.0:
+    if mask_level + slash_level + misspell_level > 1.0:
         raise ValueError(
-            f"mask_level + slash_level must be at most 1 (a word is masked or duplicated, "
-            f"not both), got {mask_level} + {slash_level}."
+            f"mask_level + slash_level + misspell_level must be at most 1 (a word is "
+            f"masked, duplicated or misspelled, not two of them), got {mask_level} + "
+            f"{slash_level} + {misspell_level}."
         )
     if not mask_string or any(c.isspace() for c in mask_string):
         raise ValueError(f"mask_string must be one non-empty token without spaces, got {mask_string!r}.")
@@ -54,7 +64,8 @@ def create_mask_slash_augmenter(
 
     def augment(nlp: Language, example: Example) -> Iterator[Example]:
         yield mask_and_slash(
-            nlp, example, rng, mask_level, slash_level, slash_mask_level, mask_string
+            nlp, example, rng, mask_level, slash_level, slash_mask_level, mask_string,
+            misspell_level,
         )
 
     return augment
@@ -68,6 +79,7 @@ def mask_and_slash(
     slash_level: float,
     slash_mask_level: float,
     mask_string: str,
+    misspell_level: float = 0.0,
 ) -> Example:
     """One augmented copy of `example` (see `create_mask_slash_augmenter`)."""
     reference = example.reference
@@ -102,6 +114,8 @@ def mask_and_slash(
             add(first, True, start)
             add(SLASH, True, False if has_sents else None)
             add(second, bool(token.whitespace_), False if has_sents else None)
+        elif draw < mask_level + slash_level + misspell_level and _misspellable(token.text):
+            add(misspell(token.text, rng) or token.text, bool(token.whitespace_), start)
         else:
             add(token.text, bool(token.whitespace_), start)
     kwargs = {"sent_starts": sent_starts} if has_sents else {}
@@ -109,3 +123,7 @@ def mask_and_slash(
     gold = Doc(nlp.vocab, words=words, spaces=spaces, **kwargs)
     gold.cats = dict(reference.cats)
     return Example(predicted, gold)
+
+
+def _misspellable(text: str) -> bool:
+    return len(text) >= 3 and text.isalpha()

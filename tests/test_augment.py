@@ -149,3 +149,50 @@ def test_pairs_keep_their_two_sentences():
     (out,) = list(always(nlp, Example(make_pair_doc(nlp, "A good film.", "Great acting."), pair)))
     assert pair_texts(out.reference) == ("A / A good / good film / film.", "Great / Great acting / acting.")
     assert pair_texts(out.predicted) == pair_texts(out.reference)
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """Whether b is a keyboard slip, drop, insertion or transposition of a."""
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long = sorted((a, b), key=len)
+    return len(long) == len(short) + 1 and any(long[:i] + long[i + 1:] == short for i in range(len(long)))
+
+
+def test_misspell_level_writes_that_share_of_words_misspelled():
+    nlp = spacy.blank("en")
+    rng = random.Random(2)
+    words = ["movie", "great", "acting", "boring", "plot", "scenes", "wonderful", "it"]
+    augment = create_mask_slash_augmenter(mask_level=0.0, slash_level=0.0, misspell_level=0.2, seed=5)
+    changed = eligible = 0
+    for _ in range(1000):
+        text = [rng.choice(words) for _ in range(10)] + ["!"]
+        ref = Doc(nlp.vocab, words=text)
+        ref.cats = {"POS": 1.0}
+        (out,) = list(augment(nlp, Example(Doc(nlp.vocab, words=text), ref)))
+        assert out.reference.cats == {"POS": 1.0}
+        new = [t.text for t in out.reference]
+        assert len(new) == len(text) and new[-1] == "!"
+        for before, after in zip(text, new):
+            if before in ("it", "!"):
+                assert after == before  # too short to misspell, or punctuation
+                continue
+            eligible += 1
+            if after != before:
+                changed += 1
+                assert _one_edit_apart(before, after), (before, after)
+    assert changed / eligible == pytest.approx(0.2, abs=0.015)
+
+
+def test_misspell_level_is_checked_with_the_others():
+    with pytest.raises(ValueError, match="misspell_level must lie"):
+        create_mask_slash_augmenter(misspell_level=1.5)
+    with pytest.raises(ValueError, match="at most 1"):
+        create_mask_slash_augmenter(mask_level=0.5, slash_level=0.3, misspell_level=0.3)
+    nlp = spacy.blank("en")
+    ex = _corpus(nlp, n_docs=20)
+    plain = [o.reference.text for e in ex for o in create_mask_slash_augmenter(seed=3)(nlp, e)]
+    zero = [o.reference.text for e in ex for o in create_mask_slash_augmenter(seed=3, misspell_level=0.0)(nlp, e)]
+    assert plain == zero  # the paper's recipe is unchanged by default

@@ -483,7 +483,7 @@ def test_misspelled_copies_are_seeded_distinct_and_filtered():
         assert typo != word and typo == typo.lower() and word in words
     per_word = {w: sum(1 for v in copies.values() if v == w) for w in words}
     assert per_word["movies"] == per_word["stories"] == 3 and per_word["cat"] <= 3
-    refused = misspelled_copies(words, 3, seed=1, accept=lambda typo: "x" not in typo)
+    refused = misspelled_copies(words, 3, seed=1, accept=lambda typos: ["x" not in t for t in typos])
     assert refused and all("x" not in t for t in refused)
     assert misspelled_copies(words, 0) == {}
     with pytest.raises(ValueError, match="per_word"):
@@ -514,7 +514,7 @@ def test_form_stage_learns_to_map_misspellings_to_their_words(tiny_bert_path, tm
         targets = compute_targets(model.encoder, model.tokenizer, words, ota=config.ota)
         held = select_training_words(synthetic_corpus(), config, model.tokenizer)[2]
         words = [w for w in words if w not in held]
-        typos = misspelled_copies(words, 1, seed=7, accept=lambda t: t not in targets and not model.keeps_own_row([t])[0])
+        typos = misspelled_copies(words, 1, seed=7, accept=lambda ts: [t not in targets and not own for t, own in zip(ts, model.keeps_own_row(ts))])
         with torch.no_grad():
             vectors = model.form_vectors(sorted(typos))
         goal = torch.stack([targets[typos[t]] for t in sorted(typos)])

@@ -441,8 +441,9 @@ class BertramModel(nn.Module):
         """Per word: does the model give it its own input-embedding row (a word the
         tokenizer keeps whole, with config.keep_whole_words)? Such a vector is exact,
         so callers can leave those words as they are and skip their contexts."""
-        whole = self.base_and_whole(words)[1] if words else None
-        return [False] * len(words) if whole is None else [bool(w) for w in whole.tolist()]
+        if not words or not (self.config.wordpiece_residual and self.config.keep_whole_words):
+            return [False] * len(words)  # as base_and_whole: every word gets a correction
+        return [c == 1 for c in self.wordpieces(words)[1].tolist()]
 
     def encode_contexts(
         self, contexts: ContextBatch, form: Optional[torch.Tensor] = None

@@ -31,5 +31,10 @@ def mimicking_cosine(
         )
     inferred = model.infer_vectors({w: list(words_contexts[w]) for w in words}, batch_size=batch_size)
     predicted = torch.from_numpy(numpy.stack([inferred[w] for w in words]))
+    return mean_cosine(predicted, words, targets)
+
+
+def mean_cosine(vectors: torch.Tensor, words: Sequence[str], targets: Mapping[str, Vector]) -> float:
+    """Mean cosine between row i of `vectors` and the target of `words[i]`."""
     target = torch.stack([torch.as_tensor(numpy.asarray(targets[w]), dtype=torch.float32) for w in words])
-    return float(torch.nn.functional.cosine_similarity(predicted, target, dim=1).mean())
+    return float(torch.nn.functional.cosine_similarity(vectors.float().cpu(), target, dim=1).mean())

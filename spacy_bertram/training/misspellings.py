@@ -11,7 +11,7 @@ so they cost no OTA), each with the correct word's target, so a misspelled known
 word comes out near that word's own vector.
 """
 import random
-from typing import Callable, Dict, Iterable, List
+from typing import Callable, Dict, Iterable, List, Sequence
 
 from ..rarify.misspell import misspell
 
@@ -21,29 +21,36 @@ def misspelled_copies(
     per_word: int,
     *,
     seed: int = 0,
-    accept: Callable[[str], bool] = lambda typo: True,
+    accept: Callable[[List[str]], Sequence[bool]] = lambda typos: [True] * len(typos),
 ) -> Dict[str, str]:
     """`{misspelling: word}`: up to `per_word` distinct misspellings of each word.
 
     A misspelling is lowercased and kept when `accept` allows it (the trainer refuses
     real words: ones with targets of their own, and ones the tokenizer keeps whole).
-    A misspelling two words share goes to the first word in sorted order. Seeded, so
-    the same inputs always give the same copies.
+    `accept` judges a list of candidates at once, one round of a candidate per word,
+    so a model-backed check is one batched call a round. A misspelling two words
+    share goes to the first word, in sorted order, to draw it. Seeded, so the same
+    inputs always give the same copies.
     """
     if per_word < 0:
         raise ValueError(f"per_word must be >= 0, got {per_word}.")
     rng = random.Random(seed)
     copies: Dict[str, str] = {}
-    for word in sorted(set(words)):
-        made = 0
-        for _ in range(3 * per_word):  # a few tries: short words have few misspellings
-            if made == per_word:
-                break
-            typo = misspell(word, rng)
-            typo = typo.lower() if typo else None
-            if typo and typo not in copies and typo != word and accept(typo):
+    made = {word: 0 for word in sorted(set(words))}
+    for _ in range(3 * per_word):  # a few tries: short words have few misspellings
+        drawn: Dict[str, str] = {}
+        for word, count in made.items():
+            if count < per_word:
+                typo = misspell(word, rng)
+                typo = typo.lower() if typo else None
+                if typo and typo != word and typo not in copies and typo not in drawn:
+                    drawn[typo] = word
+        if not drawn:
+            break
+        for (typo, word), ok in zip(drawn.items(), accept(list(drawn))):
+            if ok:
                 copies[typo] = word
-                made += 1
+                made[word] += 1
     return copies
 
 

@@ -25,6 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..model import BertramModel, encode_context_vectors
+from .metrics import mean_cosine
 
 WordContexts = Dict[str, List[str]]
 EpochLogger = Callable[[int, Optional[float], float, Optional[float]], None]
@@ -118,11 +119,6 @@ def _all_contexts(cache: ContextCache, rows: Sequence[int]) -> Tuple[torch.Tenso
     return cache.vectors[index.to(device)], mask.to(device)
 
 
-def _mean_cosine(vectors: torch.Tensor, words: Sequence[str], targets: Dict[str, torch.Tensor]) -> float:
-    target = torch.stack([targets[w] for w in words]).to(vectors.device)
-    return float(nn.functional.cosine_similarity(vectors.float(), target.float(), dim=1).mean())
-
-
 def cache_cosine(
     model: BertramModel, cache: ContextCache, targets: Dict[str, torch.Tensor], batch_size: int = 256
 ) -> float:
@@ -140,7 +136,7 @@ def cache_cosine(
             whole = model.base_and_whole(words)[1]
             outputs.append(model.combine(form, model.mimic(grouped, mask, words), mask.any(dim=1), whole))
     model.train(was_training)
-    return _mean_cosine(torch.cat(outputs), cache.words, targets)
+    return mean_cosine(torch.cat(outputs), cache.words, targets)
 
 
 def form_cosine(model: BertramModel, words: Sequence[str], targets: Dict[str, torch.Tensor]) -> float:
@@ -151,7 +147,7 @@ def form_cosine(model: BertramModel, words: Sequence[str], targets: Dict[str, to
     with torch.inference_mode():
         vectors = model.form_vectors(list(words))
     model.train(was_training)
-    return _mean_cosine(vectors, words, targets)
+    return mean_cosine(vectors, words, targets)
 
 
 def fit_output_map(

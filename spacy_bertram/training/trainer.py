@@ -25,7 +25,7 @@ from ..model import BertramModel, NgramVocab
 from ..model.modeling_bertram import load_tokenizer
 from ..util import resolve_encoder_path
 from ..model.configuration_bertram import MODES
-from .metrics import mimicking_cosine
+from .metrics import mean_cosine, mimicking_cosine
 from .misspellings import misspelled_copies, whole_vocabulary_words
 from .ota import OtaConfig, word_piece_ids
 from .stages import (
@@ -313,9 +313,7 @@ def train_bertram(
     }
     for name, typos in probes.items():
         if typos:  # the baseline: the plain encoder reads a misspelling as its wordpieces
-            mean = base.wordpiece_mean(list(typos)).cpu().float()
-            goal = torch.stack([targets[w].float() for w in typos.values()])
-            cosine = float(torch.nn.functional.cosine_similarity(mean, goal, dim=1).mean())
+            cosine = mean_cosine(base.wordpiece_mean(list(typos)), list(typos.values()), targets)
             log.write(stage="misspellings", of=name, misspellings=len(typos), wordpiece_mean_cosine=cosine)
     models: Dict[str, BertramModel] = {}
     for index, (folder, kind) in enumerate(config.stages(), 1):
@@ -501,7 +499,10 @@ class _StageRunner:
             words,
             self.config.form_misspellings if per_word is None else per_word,
             seed=seed,
-            accept=lambda typo: typo not in self.targets and not model.keeps_own_row([typo])[0],
+            accept=lambda typos: [
+                typo not in self.targets and not own
+                for typo, own in zip(typos, model.keeps_own_row(typos))
+            ],
         )
 
     def _fit_context_weight(self, model: BertramModel, stage: str, validate) -> None:
