@@ -238,3 +238,51 @@ def test_trained_pipeline_runs_in_two_processes(trained):
     for doc, cats in zip(docs, expected):
         numpy.testing.assert_allclose(list(doc.cats.values()), list(cats.values()), rtol=1e-5, atol=1e-6)
         assert doc._.bertram_rare == nlp(doc.text)._.bertram_rare
+
+
+def test_misspelled_training_words_get_vectors(tiny_bert_path, tmp_path):
+    """With the augmenter's misspell_level, training docs hold misspellings, and the
+    `bertram` component gives them vectors before the transformer reads them."""
+    from spacy.cli.train import train
+
+    BertramModel.from_encoder(tiny_bert_path, words=WORDS + RARE).save_pretrained(tmp_path / "bertram")
+    nlp = spacy.blank("en")
+    for name, rows in (("train", TRAIN), ("dev", DEV)):
+        docs = [nlp.make_doc(text) for text, _, _ in rows]
+        for doc, (_, label, _) in zip(docs, rows):
+            doc.cats = {"POS": float(label == "POS"), "NEG": float(label == "NEG")}
+        DocBin(docs=docs).to_disk(tmp_path / f"{name}.spacy")  # no entities: cats only
+    config = CONFIG.replace('"textcat", "ner"]', '"textcat"]').replace("ents_f = 0.5", "")
+    config = config.replace("cats_macro_f = 0.5", "cats_macro_f = 1.0")
+    config = config.replace(
+        "path = ${paths.train}\n",
+        "path = ${paths.train}\n\n[corpora.train.augmenter]\n"
+        '@augmenters = "bertram.mask_slash_augmenter.v1"\n'
+        "mask_level = 0.0\nslash_level = 0.0\nmisspell_level = 0.5\nseed = 1\n",
+        1,
+    )
+    start = config.index("[components.ner]")
+    config = config[:start] + config[config.index("[corpora]"):]
+    (tmp_path / "config.cfg").write_text(config, encoding="utf8")
+    seen = []
+    original = transformer_model.doc_vectors
+
+    def spy(doc: Doc):
+        vectors = original(doc)
+        seen.append([doc[i].text for i in sorted(vectors)])
+        return vectors
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(transformer_model, "doc_vectors", spy)
+    try:
+        train(tmp_path / "config.cfg", tmp_path / "output", overrides={
+            "paths.train": str(tmp_path / "train.spacy"),
+            "paths.dev": str(tmp_path / "dev.spacy"),
+            "paths.encoder": str(tiny_bert_path),
+            "paths.bertram": str(tmp_path / "bertram"),
+        })
+    finally:
+        patch.undo()
+    vocabulary = {word for text, _, _ in TRAIN + DEV for word in text.split()}
+    misspelled = {word for words in seen for word in words if word not in vocabulary}
+    assert misspelled, seen  # misspellings of training words reached the transformer with vectors

@@ -205,3 +205,19 @@ def test_report_shows_misspelling_cosines_beside_the_wordpiece_baseline(tmp_path
     assert "| context | context | 50 | 8 | 0.940 | – | – | 3 |" in text
     assert "| form | form | 50 | 8 | 0.920 | 0.236 | 0.321 | 2 |" in text
     assert "0.145" in text and "0.149" in text and "90" in text
+
+
+def test_report_states_the_classifiers_training_recipe(tmp_path):
+    spec = importlib.util.spec_from_file_location("write_report", PROJECT / "scripts" / "write_report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from spacy.util import load_config
+
+    config = load_config(ROOT / "configs" / "textcat.cfg")
+    config["training"]["max_steps"] = 150
+    config["corpora"]["train"]["augmenter"]["misspell_level"] = 0.2
+    config.to_disk(tmp_path / "config.cfg")
+    (line, _) = module.training_recipe(tmp_path / "config.cfg")
+    assert line.startswith("Every classifier: 150 steps of 32 documents")
+    assert "5% of words masked" in line and "10% of words written as `w / w`" in line
+    assert "20% of words misspelled" in line

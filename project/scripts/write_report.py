@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import typer
+from spacy.util import load_config
 
 SYSTEMS = {
     "plain": "transformer (baseline)",
@@ -24,6 +25,23 @@ PLOTS = ("accuracy_by_kind.png", "accuracy_by_frequency.png")
 
 def pct(value: float) -> str:
     return "–" if value is None or math.isnan(value) else f"{100 * value:.1f}"
+
+
+def training_recipe(config_path: Path) -> List[str]:
+    """How the classifiers were trained: steps, batch size and the augmentation, read
+    from a trained pipeline's config (every system shares them)."""
+    config = load_config(config_path)
+    training, augmenter = config["training"], config["corpora"]["train"].get("augmenter") or {}
+    recipe = f"Every classifier: {training['max_steps']} steps of {training['batcher']['size']} documents"
+    if augmenter:
+        shares = [
+            f"{100 * augmenter.get(key, 0.0):g}% of words {what}"
+            for key, what in (("mask_level", "masked"), ("slash_level", "written as `w / w`"),
+                              ("misspell_level", "misspelled"))
+            if augmenter.get(key, 0.0)
+        ]
+        recipe += f", with `{augmenter['@augmenters']}` ({', '.join(shares) or 'no changes'})"
+    return [recipe + ".", ""]
 
 
 def downstream_section(report: Dict, plots: List[str]) -> List[str]:
@@ -133,6 +151,9 @@ def main(
     preset: str = typer.Option(..., "--preset"),
     task: str = typer.Option(..., "--task"),
     mode: str = typer.Option(..., "--mode"),
+    train_config: Optional[Path] = typer.Option(
+        None, "--train-config", help="config.cfg of a trained classifier: its augmentation goes in the report", exists=True
+    ),
 ) -> None:
     """Write OUTPUT_DIR/report.md and copy the downstream plots beside it."""
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -147,6 +168,8 @@ def main(
         "so their numbers show the workflow, not BERTRAM's full effect.",
         "",
     ]
+    if train_config is not None:
+        lines += training_recipe(train_config)
     lines += downstream_section(json.loads(downstream.read_text(encoding="utf8")), plots)
     lines += crw_section(json.loads(crw.read_text(encoding="utf8")))
     lines += mimicking_section(training_log)
