@@ -25,7 +25,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
-from .rarify.misspell import misspell
+from .rarify.misspell import misspell, misspellable
 
 SLASH = "/"
 TOKEN_ANNOTATIONS = ("TAG", "POS", "MORPH", "LEMMA", "DEP", "ENT_IOB")
@@ -114,7 +114,7 @@ def mask_and_slash(
             add(first, True, start)
             add(SLASH, True, False if has_sents else None)
             add(second, bool(token.whitespace_), False if has_sents else None)
-        elif draw < mask_level + slash_level + misspell_level and _misspellable(token.text):
+        elif draw < mask_level + slash_level + misspell_level and misspellable(token.text):
             add(misspell(token.text, rng) or token.text, bool(token.whitespace_), start)
         else:
             add(token.text, bool(token.whitespace_), start)
@@ -123,7 +123,3 @@ def mask_and_slash(
     gold = Doc(nlp.vocab, words=words, spaces=spaces, **kwargs)
     gold.cats = dict(reference.cats)
     return Example(predicted, gold)
-
-
-def _misspellable(text: str) -> bool:
-    return len(text) >= 3 and text.isalpha()

@@ -73,6 +73,11 @@ MISSPELLERS: Dict[str, Callable[[str, random.Random], Optional[str]]] = {
 }
 
 
+def misspellable(word: str) -> bool:
+    """Whether a word is one the rarifier and the augmenter misspell: alphabetic, 3+ letters."""
+    return len(word) >= 3 and word.isalpha()
+
+
 def misspell(
     word: str,
     rng: random.Random,

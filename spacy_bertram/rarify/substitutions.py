@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from spacy.util import registry
 
 from .inflection import analyse, inflect
-from .misspell import MISSPELLERS, misspell
+from .misspell import MISSPELLERS, misspell, misspellable
 from .wordnet import WordNet, load_wordnet
 
 SYNONYM = "synonym"
@@ -103,7 +103,7 @@ class SubstitutionDictionary:
 
     def misspelling(self, word: str) -> Optional[str]:
         """A rare misspelling of the word (the same one on every call)."""
-        if not word.isalpha() or len(word) < 3:
+        if not misspellable(word):
             return None
         rng = random.Random(self._hash(word))
         return misspell(word, rng, self.misspelling_kinds, accept=self.frequency.is_rare)

@@ -38,15 +38,15 @@ def misspelled_copies(
     copies: Dict[str, str] = {}
     made = {word: 0 for word in sorted(set(words))}
     for _ in range(3 * per_word):  # a few tries: short words have few misspellings
-        drawn: Dict[str, str] = {}
-        for word, count in made.items():
-            if count < per_word:
-                typo = misspell(word, rng)
-                typo = typo.lower() if typo else None
-                if typo and typo != word and typo not in copies and typo not in drawn:
-                    drawn[typo] = word
-        if not drawn:
+        wanting = [word for word, count in made.items() if count < per_word]
+        if not wanting:
             break
+        drawn: Dict[str, str] = {}
+        for word in wanting:
+            typo = misspell(word, rng)
+            typo = typo.lower() if typo else None
+            if typo and typo != word and typo not in copies and typo not in drawn:
+                drawn[typo] = word
         for (typo, word), ok in zip(drawn.items(), accept(list(drawn))):
             if ok:
                 copies[typo] = word
