@@ -136,6 +136,18 @@ def test_save_and_load_gives_identical_predictions(trained, tmp_path):
     numpy.testing.assert_allclose(predictions(loaded), predictions(trained), atol=1e-6)
 
 
+def test_mode_comes_from_the_config_a_pipeline_is_loaded_with(trained, tmp_path):
+    """A pipeline trained in one mode loads in another: the mode is not a saved weight."""
+    path = _saved(trained, tmp_path / "nlp")
+    loaded = spacy.load(path, config={"components": {"transformer": {"model": {"mode": "replace"}}}})
+    assert loaded.get_pipe("transformer").model.mode == "replace"
+    strings = loaded("the zorblax movie")._.trf_data.wordpieces.strings[0]
+    assert "[BERTRAM]" in strings and "/" not in strings
+    assert "/" in trained("the zorblax movie")._.trf_data.wordpieces.strings[0]
+    # Saved again, it keeps the mode it now has.
+    assert spacy.load(_saved(loaded, tmp_path / "again")).get_pipe("transformer").model.mode == "replace"
+
+
 def test_replace_listeners_then_save_and_load(trained, tmp_path):
     expected = predictions(trained)
     nlp = spacy.load(_saved(trained, tmp_path / "before"))

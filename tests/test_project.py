@@ -221,3 +221,29 @@ def test_report_states_the_classifiers_training_recipe(tmp_path):
     assert line.startswith("Every classifier: 150 steps of 32 documents")
     assert "5% of words masked" in line and "10% of words written as `w / w`" in line
     assert "20% of words misspelled" in line
+
+
+def test_report_separates_the_attached_baseline_from_retrained_classifiers():
+    spec = importlib.util.spec_from_file_location("write_report", PROJECT / "scripts" / "write_report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def system(accuracy):
+        groups = {name: {"n": 10, "accuracy": accuracy, "macro_f1": accuracy}
+                  for name in ("all", "misspelling", "synonym", "[0, 1)")}
+        return {"groups": groups}
+
+    report = {
+        "systems": {"plain": system(0.5), "plain+slash": system(0.7), "slash": system(0.4)},
+        "significance": {
+            "plain+slash vs plain": {"accuracy_delta": 0.2, "bootstrap_p": 0.01, "mcnemar_p": 0.02},
+            "slash vs plain": {"accuracy_delta": -0.1, "bootstrap_p": 0.3, "mcnemar_p": 0.4},
+        },
+    }
+    text = "\n".join(module.downstream_section(report, []))
+    protocol, retrained = text.split("### Classifiers trained with BERTRAM vectors")
+    assert "| `plain+slash` baseline + BERTRAM slash | 70.0 | +20.0 | 0.010 | 0.020 |" in protocol
+    assert "| `slash`" not in protocol
+    assert "| `slash` trained with BERTRAM slash | 40.0 | -10.0 | 0.300 | 0.400 |" in retrained
+    assert "| `plain` transformer (baseline) | 50.0 |" in retrained
+    assert "| [0, 1) | 10 | 50.0 | 70.0 | 40.0 |" in retrained

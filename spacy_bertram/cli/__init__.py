@@ -14,11 +14,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-COMMAND_MODULES = ("rarify", "evaluate", "train", "index")
+COMMAND_MODULES = ("rarify", "evaluate", "train", "index", "attach")
+
+
+def load_commands() -> typer.Typer:
+    """The app with every command registered on it."""
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{name}")
+    return app
 
 
 def main() -> None:
     """Entry point of the console script and of `python -m spacy_bertram`."""
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"{__name__}.{name}")
-    app()
+    load_commands()()

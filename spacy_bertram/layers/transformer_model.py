@@ -24,6 +24,7 @@ from spacy_transformers.layers.transformer_model import huggingface_tokenize
 from spacy_transformers.layers.transformer_model import set_pytorch_transformer
 from spacy_transformers.util import maybe_flush_pytorch_cache
 from thinc.api import Model, chain, xp2torch
+from thinc.model import serialize_attr
 from thinc.types import ArgsKwargs, Floats2d, Ints1d, Ragged
 
 from ..extensions import doc_vectors
@@ -31,6 +32,24 @@ from ..util import resolve_encoder_path
 from .wordpiece_edit import EditPieces, check_mode, insert_vector_slots, truncate_with_slots
 
 TOK2VEC_ARCHITECTURE = "bertram.Tok2VecTransformer.v1"
+
+
+@dataclass(frozen=True)
+class InjectionSettings:
+    """How rare words' vectors enter the encoder: set by the config alone.
+
+    They are not saved with the weights, so a trained pipeline loaded with another
+    `mode` (e.g. a baseline given BERTRAM vectors at prediction time) uses that mode.
+    """
+
+    mode: str
+    freeze_embeddings: bool
+
+
+@serialize_attr.register(InjectionSettings)
+def _skip_injection_settings(_, value, name: str, model: Model) -> bytes:
+    # thinc's Model.to_dict leaves out attrs whose serializer raises TypeError.
+    raise TypeError("InjectionSettings come from the config, not from saved weights")
 
 
 class BertramTransformerModel(TransformerModel):
@@ -59,14 +78,13 @@ class BertramTransformerModel(TransformerModel):
         )
         self._func = forward
         self.layers[0].attrs["convert_inputs"] = convert_inputs
-        self.attrs["bertram_mode"] = check_mode(mode)
-        self.attrs["freeze_embeddings"] = freeze_embeddings
+        self.attrs["bertram"] = InjectionSettings(check_mode(mode), freeze_embeddings)
         self.attrs["set_transformer"] = set_transformer
         self.attrs["replace_listener_cfg"] = replace_bertram_listener_cfg
 
     @property
     def mode(self) -> str:
-        return self.attrs["bertram_mode"]
+        return self.attrs["bertram"].mode
 
     def copy(self) -> "BertramTransformerModel":
         """A deep copy that stays a BertramTransformerModel (used by replace_listeners)."""
@@ -74,7 +92,7 @@ class BertramTransformerModel(TransformerModel):
             self.attrs["name"],
             self.attrs["get_spans"],
             mode=self.mode,
-            freeze_embeddings=self.attrs["freeze_embeddings"],
+            freeze_embeddings=self.attrs["bertram"].freeze_embeddings,
         )
         for name in self.param_names:
             if self.has_param(name):
@@ -97,7 +115,7 @@ def set_transformer(model: BertramTransformerModel, hf_model: HFObjects) -> None
     space during downstream training would leave them behind.
     """
     set_pytorch_transformer(model, hf_model)
-    if model.attrs["freeze_embeddings"]:
+    if model.attrs["bertram"].freeze_embeddings:
         hf_model.transformer.get_input_embeddings().weight.requires_grad_(False)
 
 
