@@ -541,3 +541,19 @@ def test_form_steps_update_only_the_rows_of_their_ngrams(tiny_bert_path):
     changed = set((table.detach() != before).any(dim=1).nonzero().flatten().tolist())
     assert changed == set(model.ngram_vocab.encode("happily"))
     assert not changed & set(model.ngram_vocab.encode("movies"))
+
+
+def test_adam_files_each_parameter_by_its_first_gradient():
+    """A sparse table that the first batch leaves untouched still gets SparseAdam."""
+    table = torch.nn.Embedding(10, 4, sparse=True)
+    head = torch.nn.Linear(4, 1)
+    optimizer = stages_module._Adam(list(head.parameters()) + [table.weight], lr=0.1)
+    optimizer.zero_grad()
+    head(torch.ones(1, 4)).sum().backward()
+    optimizer.step()
+    before = table.weight.detach().clone()
+    optimizer.zero_grad()
+    head(table(torch.tensor([1, 2]))).sum().backward()
+    optimizer.step()
+    moved = (table.weight.detach() != before).any(dim=1)
+    assert moved.tolist() == [i in (1, 2) for i in range(10)]

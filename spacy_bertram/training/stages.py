@@ -242,24 +242,33 @@ def trainable_parameters(model: BertramModel, parts: Sequence[str]) -> List[nn.P
 
 
 class _Adam:
-    """Adam on the dense gradients, SparseAdam on the sparse ones (the n-gram table's),
-    split by the gradients of the first step."""
+    """Adam for dense gradients, SparseAdam for sparse ones (the n-gram table's).
+
+    A parameter joins one of them at its first gradient, which shows its kind: one
+    that the first batches leave untouched is not misfiled as dense.
+    """
 
     def __init__(self, params: List[nn.Parameter], lr: float) -> None:
-        self.params, self.lr = params, lr
-        self.optimizers: Optional[List[torch.optim.Optimizer]] = None
+        self.lr = lr
+        self.waiting = list(params)
+        self.optimizers: Dict[bool, torch.optim.Optimizer] = {}
 
     def zero_grad(self) -> None:
-        for param in self.params:
+        for optimizer in self.optimizers.values():
+            optimizer.zero_grad(set_to_none=True)
+        for param in self.waiting:
             param.grad = None
 
     def step(self) -> None:
-        if self.optimizers is None:
-            sparse = [p for p in self.params if p.grad is not None and p.grad.is_sparse]
-            dense = [p for p in self.params if not any(p is q for q in sparse)]
-            self.optimizers = [torch.optim.SparseAdam(sparse, lr=self.lr)] if sparse else []
-            self.optimizers += [torch.optim.Adam(dense, lr=self.lr)] if dense else []
-        for optimizer in self.optimizers:
+        for param in [p for p in self.waiting if p.grad is not None]:
+            sparse = param.grad.is_sparse
+            if sparse in self.optimizers:
+                self.optimizers[sparse].add_param_group({"params": [param]})
+            else:
+                kind = torch.optim.SparseAdam if sparse else torch.optim.Adam
+                self.optimizers[sparse] = kind([param], lr=self.lr)
+        self.waiting = [p for p in self.waiting if p.grad is None]
+        for optimizer in self.optimizers.values():
             optimizer.step()
 
 
