@@ -247,3 +247,16 @@ def test_report_separates_the_attached_baseline_from_retrained_classifiers():
     assert "| `slash` trained with BERTRAM slash | 40.0 | -10.0 | 0.300 | 0.400 |" in retrained
     assert "| `plain` transformer (baseline) | 50.0 |" in retrained
     assert "| [0, 1) | 10 | 50.0 | 70.0 | 40.0 |" in retrained
+
+
+def test_report_has_one_table_when_every_system_is_of_one_kind():
+    spec = importlib.util.spec_from_file_location("write_report", PROJECT / "scripts" / "write_report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    groups = {name: {"n": 4, "accuracy": 0.5, "macro_f1": 0.5} for name in ("all", "misspelling", "synonym")}
+    test = {"accuracy_delta": 0.0, "bootstrap_p": 1.0, "mcnemar_p": 1.0}
+    report = {"systems": {"plain": {"groups": groups}, "slash": {"groups": groups}},
+              "significance": {"slash vs plain": test}}
+    text = "\n".join(module.downstream_section(report, []))
+    assert "###" not in text and text.count("| `plain` transformer (baseline) |") == 1
+    assert "| `slash` trained with BERTRAM slash |" in text

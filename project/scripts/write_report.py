@@ -64,7 +64,7 @@ def downstream_section(report: Dict, plots: List[str]) -> List[str]:
         f"`{first}`, with a paired bootstrap and an exact McNemar test on the same instances.",
         "",
     ]
-    if len(attached) > 1:
+    if len(attached) > 1 and trained:
         lines += [
             "### The baseline classifier with BERTRAM vectors (BERTRAM's protocol)",
             "",
@@ -72,17 +72,16 @@ def downstream_section(report: Dict, plots: List[str]) -> List[str]:
             "(`python -m spacy_bertram attach`): it learned to read `w / w` from the slash augmentation, "
             "so the difference is BERTRAM's alone, not that of training another classifier.",
             "",
-        ]
-    lines += _system_table(report, attached)
-    if trained:
-        lines += [
+            *_system_table(report, attached),
             "### Classifiers trained with BERTRAM vectors",
             "",
             "A classifier of its own per system, trained with BERTRAM vectors for rare words "
             "(same recipe and seed); the differences include the noise of training another classifier.",
             "",
+            *_system_table(report, [first] + trained),
         ]
-        lines += _system_table(report, [first] + trained)
+    else:
+        lines += _system_table(report, list(systems))
     lines += [f"Instances: {groups['misspelling']['n']} with a misspelling, {groups['synonym']['n']} with a synonym.", ""]
     buckets = [b for b in groups if b not in KINDS and groups[b]["n"]]
     if buckets:
