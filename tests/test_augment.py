@@ -140,17 +140,6 @@ def test_trains_from_a_config_with_the_augmenter(tmp_path):
     assert any(MASK in text for text in seen) and any(" / " in text for text in seen)
 
 
-def test_pairs_keep_their_two_sentences():
-    from spacy_bertram.rarify import make_pair_doc, pair_texts
-
-    nlp = spacy.blank("en")
-    pair = make_pair_doc(nlp, "A good film.", "Great acting.", {"POS": 1.0})
-    always = create_mask_slash_augmenter(mask_level=0.0, slash_level=1.0, slash_mask_level=0.0)
-    (out,) = list(always(nlp, Example(make_pair_doc(nlp, "A good film.", "Great acting."), pair)))
-    assert pair_texts(out.reference) == ("A / A good / good film / film.", "Great / Great acting / acting.")
-    assert pair_texts(out.predicted) == pair_texts(out.reference)
-
-
 def _one_edit_apart(a: str, b: str) -> bool:
     """Whether b is a keyboard slip, drop, insertion or transposition of a."""
     if len(a) == len(b):

@@ -9,10 +9,10 @@ from spacy.training import Example
 from typer.testing import CliRunner
 
 from spacy_bertram.rarify import (
-    SubstitutionDictionary, find_masks, load_wordnet, make_pair_doc, pair_texts, rarify,
+    SubstitutionDictionary, find_masks, load_wordnet, rarify,
     read_replacements, split_candidates, substitutable_tokens, write_replacements,
 )
-from spacy_bertram.rarify.masking import masked_copy
+from spacy_bertram.rarify.greedy_masking import masked_copy
 
 POSITIVE = ["funny", "clever", "beautiful"]
 NEGATIVE = ["awful", "dull", "ugly"]
@@ -51,6 +51,7 @@ def _labelled(nlp, text, label):
 
 @pytest.fixture(scope="module")
 def textcat_nlp():
+    spacy.util.fix_random_seed(0)  # the same classifier, so the same masks, on every run
     nlp = spacy.blank("en")
     nlp.add_pipe("textcat")
     examples = [Example.from_dict(nlp.make_doc(t), {"cats": {"POS": float(l == "POS"), "NEG": float(l == "NEG")}})
@@ -108,12 +109,30 @@ def test_split_keeps_a_third_for_training(textcat_nlp, substitutions):
     assert [d.text for d in candidates2] == [d.text for d in candidates]
 
 
+def test_rarify_keeps_only_candidates_whose_prediction_flips(textcat_nlp, substitutions):
+    nlp = textcat_nlp
+    candidates = [_labelled(nlp, t, l) for t, l in _texts(20, seed=3)]
+    docs, replacements, stats = rarify(nlp, candidates, substitutions, MASK, max_masks=2, seed=0)
+    assert stats.unflipped > 0 and stats.rarified == len(docs) > 0
+    assert stats.misclassified + stats.without_masks + stats.unflipped + stats.rarified == 20
+    originals = {tuple(t.text for t in c): c for c in candidates}
+    for doc_id, doc in enumerate(docs):
+        positions = [r.token for r in replacements if r.doc_id == doc_id]
+        words = [t.text for t in doc]
+        for r in replacements:
+            if r.doc_id == doc_id:
+                words[r.token] = r.original
+        source = originals[tuple(words)]
+        cats = nlp(masked_copy(source, positions, MASK)).cats
+        assert max(cats, key=cats.get) != max(source.cats, key=source.cats.get)
+
+
 def test_rarify_output_and_jsonl_match(textcat_nlp, substitutions, tmp_path):
     nlp = textcat_nlp
     candidates = [_labelled(nlp, t, l) for t, l in _texts(20, seed=3)]
     docs, replacements, stats = rarify(nlp, candidates, substitutions, MASK, max_masks=5, seed=0)
     assert stats.rarified == len(docs) > 0 and stats.candidates == 20
-    assert stats.misclassified + stats.rarified + stats.without_masks == 20
+    assert stats.misclassified + stats.without_masks + stats.unflipped + stats.rarified == 20
     write_replacements(tmp_path / "r.jsonl", replacements)
     DocBin(docs=docs).to_disk(tmp_path / "r.spacy")
     reloaded = list(DocBin().from_disk(tmp_path / "r.spacy").get_docs(nlp.vocab))
@@ -144,19 +163,6 @@ def test_read_replacements_errors(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"doc_id": 0}\n')
     with pytest.raises(ValueError, match="bad.jsonl:1"):
         read_replacements(tmp_path / "bad.jsonl")
-
-
-def test_pairs_are_two_sentences_and_survive_docbin(textcat_nlp, substitutions):
-    nlp = textcat_nlp
-    pair = make_pair_doc(nlp, "The movie was funny.", "A clever plot.", {"POS": 1.0, "NEG": 0.0})
-    assert pair_texts(pair) == ("The movie was funny.", "A clever plot.")
-    (back,) = DocBin(docs=[pair]).get_docs(nlp.vocab)
-    assert pair_texts(back) == pair_texts(pair) and back.cats == pair.cats
-    docs, replacements, _ = rarify(nlp, [pair], substitutions, MASK, seed=0)
-    if docs:  # substitutions keep the two texts apart
-        assert len(list(docs[0].sents)) == 2
-    with pytest.raises(ValueError, match="two sentences"):
-        pair_texts(nlp.make_doc("one text"))
 
 
 def test_cli_split_and_apply(textcat_nlp, tmp_path):

@@ -2,7 +2,9 @@
 
 The baseline classifier picks the words it relies on (the masking loop); those words
 are then replaced by rare synonyms or misspellings. Candidates the baseline gets wrong
-are left out, since a substitution cannot show a loss there. Every replacement is
+are left out, since a substitution cannot show a loss there, and so are candidates
+whose prediction never flips within `max_masks` masks (BERTRAM, section 4): their
+label does not hang on the words that would be replaced. Every replacement is
 listed (doc id = index in the output `.spacy` file) so evaluation can split results
 by substitution kind and frequency.
 """
@@ -16,7 +18,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from .candidates import substitutable_tokens, token_substitutes
-from .masking import copy_with_words, find_masks, gold_label, predict, predicted_label, unlabelled_copy
+from .greedy_masking import copy_with_words, find_masks, gold_label, predict, predicted_label, unlabelled_copy
 from .substitutions import SubstitutionDictionary
 
 
@@ -34,10 +36,12 @@ class Replacement:
 
 @dataclass
 class RarifyStats:
+    """Where the candidates went: every one is misclassified, without masks, unflipped or rarified."""
+
     candidates: int = 0
     misclassified: int = 0
     without_masks: int = 0
-    flipped: int = 0
+    unflipped: int = 0
     rarified: int = 0
     replacements: int = 0
 
@@ -67,7 +71,9 @@ def rarify(
         if not result.masked:
             stats.without_masks += 1
             continue
-        stats.flipped += int(result.flipped)
+        if not result.flipped:
+            stats.unflipped += 1
+            continue
         doc_id = len(docs)
         words = [t.text for t in doc]
         for i in sorted(result.masked):
