@@ -16,7 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from spacy_bertram.evaluation import evaluate_crw, read_crw_archive  # noqa: E402
+from spacy_bertram.evaluation import evaluate_crw, markdown_table, read_crw_archive  # noqa: E402
 from spacy_bertram.evaluation.crw import MEAN_OF_WORDPIECES  # noqa: E402
 from spacy_bertram.model import BertramModel  # noqa: E402
 
@@ -45,9 +45,12 @@ def main() -> None:
             print(f"{count:>4} contexts  {system:<50} rho={result.spearman:.4f}  ({seconds:.0f}s)")
     args.output_dir.mkdir(parents=True, exist_ok=True)
     (args.output_dir / "crw_contexts.json").write_text(json.dumps(rows, indent=2), encoding="utf8")
-    lines = ["| contexts | system | Spearman rho |", "|---:|---|---:|"]
-    lines += [f"| {r['contexts']} | {r['system']} | {r['spearman']:.4f} |" for r in rows]
-    (args.output_dir / "crw_contexts.md").write_text("\n".join(lines) + "\n", encoding="utf8")
+    table = markdown_table(
+        ["contexts", "system", "Spearman rho"],
+        [[r["contexts"], r["system"], f"{r['spearman']:.4f}"] for r in rows],
+        align="rlr",
+    )
+    (args.output_dir / "crw_contexts.md").write_text(table + "\n", encoding="utf8")
     fig, ax = plt.subplots(figsize=(6, 4))
     for system in dict.fromkeys(r["system"] for r in rows):
         points = [(r["contexts"], r["spearman"]) for r in rows if r["system"] == system]

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from spacy_bertram.evaluation import (
     evaluate_crw, evaluate_downstream, evaluate_similarity, instance_groups, mcnemar_exact,
-    mimicking_cosine, paired_bootstrap, read_crw_archive, spearman,
+    holm, mimicking_cosine, paired_bootstrap, read_crw_archive, spearman,
     wordpiece_mean_vectors, write_report,
 )
 from spacy_bertram.evaluation.similarity import WordPair, parse_pairs
@@ -83,7 +83,7 @@ def test_read_real_crw_dev():
 
 
 def test_wordpiece_mean_and_crw_with_tiny_model(tiny_bert_path):
-    from spacy_bertram.model import BertramModel
+    from spacy_bertram.model import BertramModel, infer_vectors
 
     model = BertramModel.from_encoder(str(tiny_bert_path), words=["movies", "filmlet", "booklet"], mode="add")
     table = model.encoder.get_input_embeddings().weight.detach().numpy()
@@ -102,16 +102,16 @@ def test_wordpiece_mean_and_crw_with_tiny_model(tiny_bert_path):
     base = wordpiece_mean_vectors(model.tokenizer, model.encoder, ["movie", "filmlet", "book", "booklet", "dog"])
     assert results["mean-of-wordpieces"] == evaluate_similarity(data.pairs, base)
     assert set(results) == {"mean-of-wordpieces", "BERTRAM-add (loaded)", "form-only (form part of BERTRAM-add (loaded))"}
-    inferred = model.infer_vectors(data.contexts, max_contexts=2, batch_size=4)
+    inferred = infer_vectors(model, data.contexts, max_contexts=2, batch_size=4)
     assert results["BERTRAM-add (loaded)"] == evaluate_similarity(data.pairs, {**base, **inferred})
 
 
 def test_mimicking_cosine(tiny_bert_path):
-    from spacy_bertram.model import BertramModel
+    from spacy_bertram.model import BertramModel, infer_vectors
 
     model = BertramModel.from_encoder(str(tiny_bert_path), words=["movie", "story"], mode="add")
     contexts = {"movie": ["the movie was fun ."], "story": ["a long story ."]}
-    targets = model.infer_vectors(contexts)
+    targets = infer_vectors(model, contexts)
     assert mimicking_cosine(model, contexts, targets) == pytest.approx(1.0, abs=1e-5)
     flipped = {w: -v for w, v in targets.items()}
     assert mimicking_cosine(model, contexts, flipped) == pytest.approx(-1.0, abs=1e-5)
@@ -131,11 +131,19 @@ def test_mcnemar_hand_checked():
         mcnemar_exact([True], [True, False])
 
 
+def test_holm_matches_a_hand_computed_example():
+    # Sorted: 0.005 x4 = 0.02, 0.01 x3 = 0.03, 0.03 x2 = 0.06, 0.04 x1 = 0.04 -> 0.06 (monotone).
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.6, 0.5]) == pytest.approx([1.0, 1.0])
+    assert holm([]) == []
+
+
 def test_paired_bootstrap_matches_exact_enumeration():
     a = [True, True, True, False]
     b = [False, True, False, True]
     diff = numpy.array(a, float) - numpy.array(b, float)  # [1, 0, 1, -1], delta = 0.25
-    exact = numpy.mean([diff[list(idx)].mean() >= 0.5 for idx in product(range(4), repeat=4)])
+    # Two-sided: resampled differences at least 0.25 away from 0.25 (>= 0.5 or <= 0).
+    exact = numpy.mean([abs(diff[list(idx)].mean() - 0.25) >= 0.25 for idx in product(range(4), repeat=4)])
     result = paired_bootstrap(a, b, samples=40000, seed=1)
     assert result.delta == pytest.approx(0.25)
     assert result.p_value == pytest.approx(exact, abs=0.01)

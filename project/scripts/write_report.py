@@ -13,6 +13,8 @@ from typing import Dict, List, Optional
 import typer
 from spacy.util import load_config
 
+from spacy_bertram.evaluation import holm, markdown_table
+
 SYSTEMS = {
     "plain": "transformer (baseline)",
     "plain+replace": "baseline + BERTRAM replace",
@@ -61,7 +63,8 @@ def downstream_section(report: Dict, plots: List[str]) -> List[str]:
         "",
         f"{groups['all']['n']} test instances: correctly classified by the baseline, then the words it relied "
         "on most replaced by rare synonyms or misspellings. Accuracy and macro-F1 in %; Δ against "
-        f"`{first}`, with a paired bootstrap and an exact McNemar test on the same instances.",
+        f"`{first}`, with a paired bootstrap and an exact McNemar test on the same instances (both "
+        "two-sided; p-values Holm-adjusted over the comparisons of each table).",
         "",
     ]
     if len(attached) > 1 and trained:
@@ -85,37 +88,41 @@ def downstream_section(report: Dict, plots: List[str]) -> List[str]:
     lines += [f"Instances: {groups['misspelling']['n']} with a misspelling, {groups['synonym']['n']} with a synonym.", ""]
     buckets = [b for b in groups if b not in KINDS and groups[b]["n"]]
     if buckets:
+        header = ["frequency", "n"] + [f"`{s}`" for s in systems]
+        rows = [[b, groups[b]["n"]] + [pct(systems[s]["groups"][b]["accuracy"]) for s in systems] for b in buckets]
         lines += [
             "Accuracy by the frequency of the substituted words (highest per instance, occurrences per billion words):",
             "",
-            "| frequency | n | " + " | ".join(f"`{s}`" for s in systems) + " |",
-            "|---|---:|" + "---:|" * len(systems),
+            markdown_table(header, rows),
+            "",
         ]
-        for b in buckets:
-            cells = " | ".join(pct(systems[s]["groups"][b]["accuracy"]) for s in systems)
-            lines.append(f"| {b} | {groups[b]['n']} | {cells} |")
-        lines.append("")
     lines += [f"![{Path(p).stem.replace('_', ' ')}]({p})" for p in plots]
     return lines + [""]
 
 
 def _system_table(report: Dict, names: List[str]) -> List[str]:
+    """One row per system; p-values two-sided and Holm-adjusted over this table's comparisons."""
     systems, tests = report["systems"], report["significance"]
     first = next(iter(systems))
-    lines = [
-        "| system | accuracy | Δ | bootstrap p | McNemar p | misspelled (acc) | synonym (acc) | macro-F1 |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    compared = [name for name in names if f"{name} vs {first}" in tests]
+    adjusted = {
+        key: dict(zip(compared, holm([tests[f"{name} vs {first}"][key] for name in compared])))
+        for key in ("bootstrap_p", "mcnemar_p")
+    }
+    rows = []
     for name in names:
         g = systems[name]["groups"]
         test = tests.get(f"{name} vs {first}")
         delta = f"{100 * test['accuracy_delta']:+.1f}" if test else ""
-        boot = f"{test['bootstrap_p']:.3f}" if test else ""
-        mcnemar = f"{test['mcnemar_p']:.3f}" if test else ""
-        lines.append(
-            f"| `{name}` {SYSTEMS.get(name, '')} | {pct(g['all']['accuracy'])} | {delta} | {boot} | {mcnemar} "
-            f"| {pct(g['misspelling']['accuracy'])} | {pct(g['synonym']['accuracy'])} | {pct(g['all']['macro_f1'])} |"
-        )
+        boot = f"{adjusted['bootstrap_p'][name]:.3f}" if test else ""
+        mcnemar = f"{adjusted['mcnemar_p'][name]:.3f}" if test else ""
+        rows.append([
+            f"`{name}` {SYSTEMS.get(name, '')}", pct(g["all"]["accuracy"]), delta, boot, mcnemar,
+            pct(g["misspelling"]["accuracy"]), pct(g["synonym"]["accuracy"]), pct(g["all"]["macro_f1"]),
+        ])
+    header = ["system", "accuracy", "Δ", "bootstrap p (Holm)", "McNemar p (Holm)", "misspelled (acc)",
+              "synonym (acc)", "macro-F1"]
+    lines = [markdown_table(header, rows)]
     return lines + [""]
 
 
@@ -127,10 +134,11 @@ def crw_section(crw: Dict) -> List[str]:
         "second word is rare; the rare word's vector comes from each system, its partner's from the "
         "encoder's wordpiece embeddings (mean of pieces).",
         "",
-        "| system | Spearman ρ | pairs | missing |",
-        "|---|---:|---:|---:|",
+        markdown_table(
+            ["system", "Spearman ρ", "pairs", "missing"],
+            [[label, f"{r['spearman']:.3f}", r["pairs"], r["missing"]] for label, r in crw.items()],
+        ),
     ]
-    lines += [f"| {label} | {r['spearman']:.3f} | {r['pairs']} | {r['missing']} |" for label, r in crw.items()]
     return lines + [""]
 
 
@@ -159,17 +167,15 @@ def mimicking_section(log_path: Path) -> List[str]:
             f"The plain encoder reads a misspelling as its wordpieces; their mean has cosine {described}.",
             "",
         ]
-    lines += [
-        "| stage | mode | training words | held-out words | cosine | misspelled held-out | misspelled known | seconds |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+    rows = [
+        [r["stage"], r["mode"], r["train_words"], r["held_out_words"]]
+        + [_cosine(c) for c in (r["held_out_cosine"], r.get("held_out_misspelled_cosine"), r.get("known_misspelled_cosine"))]
+        + [f"{r['seconds']:.0f}"]
+        for r in stages
     ]
-    for r in stages:
-        cosines = [r["held_out_cosine"], r.get("held_out_misspelled_cosine"), r.get("known_misspelled_cosine")]
-        lines.append(
-            f"| {r['stage']} | {r['mode']} | {r['train_words']} | {r['held_out_words']} | "
-            + " | ".join(_cosine(c) for c in cosines)
-            + f" | {r['seconds']:.0f} |"
-        )
+    header = ["stage", "mode", "training words", "held-out words", "cosine", "misspelled held-out",
+              "misspelled known", "seconds"]
+    lines.append(markdown_table(header, rows, align="llrrrrrr"))
     return lines + [""]
 
 

@@ -7,13 +7,14 @@ training's own metric, re-exported here so that all evaluations live in one plac
 from ..training.metrics import mimicking_cosine
 from .crw import evaluate_crw, similarity_table, wordpiece_mean_vectors
 from .downstream import DownstreamReport, evaluate_downstream, instance_groups
-from .report import markdown_table, write_report
-from .significance import mcnemar_exact, paired_bootstrap
+from .report import accuracy_table, write_report
+from .significance import holm, mcnemar_exact, paired_bootstrap
 from .similarity import evaluate_similarity, read_crw_archive, read_pairs, spearman
+from .tables import markdown_table
 
 __all__ = [
-    "DownstreamReport", "evaluate_crw", "evaluate_downstream", "evaluate_similarity",
-    "instance_groups", "markdown_table", "mcnemar_exact", "mimicking_cosine",
+    "DownstreamReport", "accuracy_table", "evaluate_crw", "evaluate_downstream", "evaluate_similarity",
+    "holm", "instance_groups", "markdown_table", "mcnemar_exact", "mimicking_cosine",
     "paired_bootstrap", "read_crw_archive", "read_pairs", "similarity_table", "spearman",
     "wordpiece_mean_vectors", "write_report",
 ]

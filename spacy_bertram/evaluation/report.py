@@ -2,7 +2,8 @@
 
 The plots follow BERTRAM's Figures 3 and 4: accuracy on all, misspelled and synonym
 instances per system, and accuracy over the substituted words' frequency buckets.
-When there are two or more systems, each is tested against the first one.
+When there are two or more systems, each is tested against the first one (two-sided
+tests, Holm-adjusted over those comparisons).
 """
 import json
 import math
@@ -15,7 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .downstream import ALL, MISSPELLING, SYNONYM, DownstreamReport  # noqa: E402
-from .significance import mcnemar_exact, paired_bootstrap  # noqa: E402
+from .significance import holm, mcnemar_exact, paired_bootstrap  # noqa: E402
+from .tables import markdown_table  # noqa: E402
 
 KIND_GROUPS = (ALL, MISSPELLING, SYNONYM)
 
@@ -24,22 +26,22 @@ def _fmt(value: float) -> str:
     return "–" if math.isnan(value) else f"{100 * value:.1f}"
 
 
-def markdown_table(reports: Mapping[str, DownstreamReport]) -> str:
+def accuracy_table(reports: Mapping[str, DownstreamReport]) -> str:
     """Rows: groups (with their size); columns: accuracy / macro-F1 of each system."""
     systems = list(reports)
     groups = list(next(iter(reports.values())).groups)
-    header = "| group | n | " + " | ".join(f"{s} acc | {s} F1" for s in systems) + " |"
-    lines = [header, "|---|---:|" + "---:|---:|" * len(systems)]
-    for group in groups:
-        n = reports[systems[0]].groups[group].n
-        cells = [f"{_fmt(reports[s].groups[group].accuracy)} | {_fmt(reports[s].groups[group].macro_f1)}"
-                 for s in systems]
-        lines.append(f"| {group} | {n} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    header = ["group", "n"] + [f"{s} {metric}" for s in systems for metric in ("acc", "F1")]
+    rows = [
+        [group, reports[systems[0]].groups[group].n]
+        + [_fmt(v) for s in systems for v in (reports[s].groups[group].accuracy, reports[s].groups[group].macro_f1)]
+        for group in groups
+    ]
+    return markdown_table(header, rows)
 
 
 def significance(reports: Mapping[str, DownstreamReport], seed: int = 0) -> Dict[str, dict]:
-    """Each system against the first: paired bootstrap and exact McNemar on all instances."""
+    """Each system against the first on all instances: two-sided paired bootstrap and
+    exact McNemar, each also Holm-adjusted over these comparisons (`*_p_holm`)."""
     systems = list(reports)
     results = {}
     for other in systems[1:]:
@@ -52,14 +54,24 @@ def significance(reports: Mapping[str, DownstreamReport], seed: int = 0) -> Dict
             "mcnemar_only_second": mcn.only_b,
             "mcnemar_p": mcn.p_value,
         }
+    add_holm(results)
     return results
 
 
+def add_holm(results: Mapping[str, dict]) -> None:
+    """Add `bootstrap_p_holm` and `mcnemar_p_holm`: Holm over the given comparisons."""
+    for test in ("bootstrap_p", "mcnemar_p"):
+        for r, adjusted in zip(results.values(), holm([r[test] for r in results.values()])):
+            r[f"{test}_holm"] = adjusted
+
+
 def significance_table(results: Mapping[str, dict]) -> str:
-    lines = ["| comparison | Δ accuracy | bootstrap p | McNemar p |", "|---|---:|---:|---:|"]
-    for name, r in results.items():
-        lines.append(f"| {name} | {100 * r['accuracy_delta']:+.1f} | {r['bootstrap_p']:.4f} | {r['mcnemar_p']:.4f} |")
-    return "\n".join(lines)
+    """One row per comparison: Δ accuracy (points) and both Holm-adjusted p-values."""
+    rows = [
+        [name, f"{100 * r['accuracy_delta']:+.1f}", f"{r['bootstrap_p_holm']:.4f}", f"{r['mcnemar_p_holm']:.4f}"]
+        for name, r in results.items()
+    ]
+    return markdown_table(["comparison", "Δ accuracy", "bootstrap p (Holm)", "McNemar p (Holm)"], rows)
 
 
 def plot_by_kind(reports: Mapping[str, DownstreamReport], path: Path) -> Path:
@@ -107,9 +119,9 @@ def write_report(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     tests = significance(reports, seed)
-    markdown = "## Downstream accuracy / macro-F1 (%)\n\n" + markdown_table(reports) + "\n"
+    markdown = "## Downstream accuracy / macro-F1 (%)\n\n" + accuracy_table(reports) + "\n"
     if tests:
-        markdown += "\n## Significance (all instances)\n\n" + significance_table(tests) + "\n"
+        markdown += "\n## Significance (all instances; two-sided, Holm-adjusted over the comparisons)\n\n" + significance_table(tests) + "\n"
     paths = {
         "markdown": output_dir / "report.md",
         "json": output_dir / "report.json",

@@ -1,20 +1,22 @@
 """Significance tests between two systems scored on the same test instances.
 
-Both tests take per-instance correctness (booleans, same order for both systems).
-The paired bootstrap (Berg-Kirkpatrick et al., 2012) resamples instances and asks how
-often the winner's margin doubles by chance; McNemar's exact test is a two-sided
-binomial test on the instances where exactly one system is right.
+Both tests take per-instance correctness (booleans, same order for both systems) and
+are two-sided. The paired bootstrap resamples instances and asks how often the
+resampled difference lies at least as far from the observed one as the observed one
+lies from zero (the bootstrap distribution shifted to the null); McNemar's exact test
+is a binomial test on the instances where exactly one system is right. `holm` adjusts
+the p-values of a family of comparisons (Holm, 1979).
 """
 from dataclasses import dataclass
 from math import comb
-from typing import Sequence
+from typing import List, Sequence
 
 import numpy
 
 
 @dataclass(frozen=True)
 class BootstrapResult:
-    """Accuracy difference A - B and the one-sided p-value that the winner is better."""
+    """Accuracy difference A - B and the two-sided p-value that it is not zero."""
 
     delta: float
     p_value: float
@@ -46,9 +48,9 @@ def _paired(correct_a: Sequence[bool], correct_b: Sequence[bool]):
 def paired_bootstrap(
     correct_a: Sequence[bool], correct_b: Sequence[bool], samples: int = 10000, seed: int = 0
 ) -> BootstrapResult:
-    """p = share of resamples whose margin reaches twice the observed one (same sign).
+    """p = share of resamples whose difference is at least |delta| away from delta.
 
-    `>=`, so two systems that agree everywhere (every margin 0) get p = 1, not 0.
+    `>=`, so two systems that agree everywhere (every difference 0) get p = 1, not 0.
     """
     a, b = _paired(correct_a, correct_b)
     diff = a.astype(float) - b.astype(float)
@@ -56,8 +58,7 @@ def paired_bootstrap(
     rng = numpy.random.default_rng(seed)
     indices = rng.integers(0, len(diff), size=(samples, len(diff)))
     resampled = diff[indices].mean(axis=1)
-    sign = 1.0 if delta >= 0 else -1.0
-    p_value = float(numpy.mean(sign * resampled >= 2 * abs(delta)))
+    p_value = float(numpy.mean(numpy.abs(resampled - delta) >= abs(delta)))
     return BootstrapResult(delta, p_value, samples)
 
 
@@ -70,3 +71,18 @@ def mcnemar_exact(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> McNem
     k = min(only_a, only_b)
     tail = sum(comb(n, i) for i in range(k + 1)) / 2**n if n else 1.0
     return McNemarResult(only_a, only_b, min(1.0, 2 * tail))
+
+
+def holm(p_values: Sequence[float]) -> List[float]:
+    """Holm-Bonferroni adjusted p-values, in the order given.
+
+    The k-th smallest of m p-values is multiplied by m - k + 1, and each adjusted value
+    is at least the one before it in that order (capped at 1).
+    """
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted = [0.0] * len(p_values)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
