@@ -28,8 +28,11 @@ setup(
         "typer>=0.9",
     ],
     extras_require={
-        "test": ["pytest>=7", "scipy>=1.10", "matplotlib>=3.7", "dask[distributed]>=2024.1", "nltk>=3.8", "build>=1.0"],
-        "eval": ["scipy>=1.10", "matplotlib>=3.7", "nltk>=3.8"],
+        "test": [
+            "pytest>=7", "scipy>=1.10", "matplotlib>=3.7", "dask[distributed]>=2024.1", "nltk>=3.8", "build>=1.0",
+            "ruff>=0.6", "codespell>=2.2",
+        ],
+        "eval": ["scipy>=1.10", "matplotlib>=3.7", "nltk>=3.8", "codespell>=2.2"],
         "dask": ["dask[distributed]>=2024.1"],
         "gpu": ["cupy-cuda12x>=12"],
     },
@@ -44,7 +47,8 @@ setup(
         "spacy_misc": [
             "bertram.WordfreqFrequency.v1 = spacy_bertram.frequency:make_wordfreq_frequency",
             "bertram.CorpusFrequency.v1 = spacy_bertram.frequency:make_corpus_frequency",
-            "bertram.RareWordFilter.v1 = spacy_bertram.frequency:make_rare_word_filter",
+            "bertram.RareWordFilter.v1 = spacy_bertram.frequency:make_rare_word_filter_v1",
+            "bertram.RareWordFilter.v2 = spacy_bertram.frequency:make_rare_word_filter",
             "bertram.SubstitutionDictionary.v1 = spacy_bertram.rarify.substitutions:make_substitution_dictionary",
         ],
         "spacy_augmenters": [

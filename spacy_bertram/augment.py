@@ -3,7 +3,7 @@
 BERTRAM's downstream recipe trains the classifier with 5% of words masked and 10% of
 words written as `w / w` (each copy masked with 25%), so that it learns both to cope
 without a word and to read a word next to its BERTRAM vector. `misspell_level` also
-writes a share of words misspelled (the generators of `rarify.misspell`): a misspelling
+writes a share of words misspelled (the generators of `misspell.py`): a misspelling
 is a rare word, so the `bertram` component gives it a vector in training as it does in
 use, and a classifier learns how far to trust that vector when the word's own
 wordpieces are noise. Use it in a training config:
@@ -25,7 +25,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
-from .rarify.misspell import misspell, misspellable
+from .misspell import misspell, misspellable
 
 SLASH = "/"
 TOKEN_ANNOTATIONS = ("TAG", "POS", "MORPH", "LEMMA", "DEP", "ENT_IOB")

@@ -65,8 +65,9 @@ def textcat_nlp():
 
 @pytest.fixture(scope="module")
 def substitutions():
+    real = {word: (word[0] + word[2:], word[:-1]) for word in POSITIVE + NEGATIVE}  # one dropped letter
     return SubstitutionDictionary(FakeFrequency(FILLERS + POSITIVE + NEGATIVE), load_wordnet(),
-                                  misspelling_share=0.5, seed=0)
+                                  misspelling_share=0.5, misspellings=real, seed=0)
 
 
 def _gold_prob(nlp, doc, masked, label):

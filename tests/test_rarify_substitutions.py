@@ -2,11 +2,13 @@
 import random
 
 import pytest
+import spacy
 
 from spacy_bertram.rarify.inflection import Analysis, analyse, inflect
-from spacy_bertram.rarify.misspell import (
+from spacy_bertram.misspell import (
     KEYBOARD_NEIGHBOURS, drop_char, insert_char, keyboard_swap, misspell, transpose_chars,
 )
+from spacy_bertram.rarify.real_misspellings import load_real_misspellings, parse_misspellings
 from spacy_bertram.rarify.substitutions import MISSPELLING, SYNONYM, SubstitutionDictionary
 from spacy_bertram.rarify.wordnet import WordNet, find_wordnet_dir, load_wordnet
 
@@ -96,20 +98,37 @@ def test_synonyms_same_pos_rare_only_inflected(wordnet):
 
 
 def test_substitutes_kinds_share_and_frequency(wordnet):
-    freq = FakeFrequency({"auto"}, counts={"motorcar": 7})
+    freq = FakeFrequency({"auto"}, counts={"motorcar": 7, "cra": 2})
     subs = SubstitutionDictionary(freq, wordnet, misspelling_share=0.0)
     (only,) = subs.substitutes("car")[-1:]
     assert (only.text, only.kind, only.frequency) == ("motorcar", SYNONYM, 7.0)
-    misspell_all = SubstitutionDictionary(freq, wordnet, misspelling_share=1.0, seed=5)
-    (typo,) = misspell_all.substitutes("car")
-    assert typo.kind == MISSPELLING and typo.text != "car" and typo.text == misspell_all.misspelling("car")
-    words = [f"word{i}" for i in range(2000)]
-    half = SubstitutionDictionary(freq, wordnet, misspelling_share=0.3, seed=1)
-    share = sum(half.gets_misspelled(w) for w in words) / len(words)
-    assert share == pytest.approx(0.3, abs=0.04)
-    assert [half.gets_misspelled(w) for w in words] == [
-        SubstitutionDictionary(freq, wordnet, misspelling_share=0.3, seed=1).gets_misspelled(w) for w in words
-    ]
+    real = SubstitutionDictionary(freq, wordnet, misspellings={"car": ("cra", "auto")})
+    (typo,) = real.substitutes("Car", misspelled=True)  # "auto" is not rare
+    assert (typo.text, typo.kind, typo.frequency) == ("Cra", MISSPELLING, 2.0)
+
+
+def test_real_misspellings_come_from_codespell():
+    parsed = parse_misspellings(["beutiful->beautiful", "abd->and, abd", "teh->the", "x2->2x", "acn->can"])
+    assert parsed == {"beautiful": ("beutiful",), "the": ("teh",), "can": ("acn",)}
+    real = load_real_misspellings()
+    assert len(real) > 10_000 and "beutiful" in real["beautiful"]
+    assert all(w.isalpha() and all(t.isalpha() and t != w for t in ts) for w, ts in real.items())
+
+
+def test_a_tenth_of_each_sentences_words_take_a_misspelling(wordnet):
+    nlp = spacy.blank("en")
+    subs = SubstitutionDictionary(FakeFrequency(()), wordnet, misspelling_share=0.1, seed=3)
+    rng = random.Random(0)
+    vocabulary = ["word", "film", "plot", "actor", "scene", "story", "music", "funny", "dull", "long"]
+    docs = [nlp(" ".join(rng.choice(vocabulary) for _ in range(rng.randint(5, 30))) + " .") for _ in range(300)]
+    shares = [len(subs.misspelled_positions(doc)) / (len(doc) - 1) for doc in docs]
+    assert all(abs(share - 0.1) <= 0.5 / (len(doc) - 1) for share, doc in zip(shares, docs))
+    assert sum(shares) / len(shares) == pytest.approx(0.1, abs=0.02)
+    assert all(doc[i].is_alpha for doc in docs for i in subs.misspelled_positions(doc))
+    again = SubstitutionDictionary(FakeFrequency(()), wordnet, misspelling_share=0.1, seed=3)
+    assert [again.misspelled_positions(d) for d in docs] == [subs.misspelled_positions(d) for d in docs]
+    synonyms_only = SubstitutionDictionary(FakeFrequency(()), wordnet, misspelling_share=0.0)
+    assert not any(synonyms_only.misspelled_positions(doc) for doc in docs)
 
 
 def test_substitution_dictionary_rejects_bad_sources(wordnet):

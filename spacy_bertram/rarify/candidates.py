@@ -21,13 +21,15 @@ def token_tag(token: Token) -> Optional[str]:
     return token.tag_ if token.tag_ in PTB_TAGS else None
 
 
-def token_substitutes(token: Token, substitutions: SubstitutionDictionary) -> List[Substitute]:
-    return substitutions.substitutes(token.text, token_tag(token))
+def token_substitutes(token: Token, substitutions: SubstitutionDictionary, misspelled: bool) -> List[Substitute]:
+    """The token's rare stand-ins: misspellings if its position takes one, else synonyms."""
+    return substitutions.substitutes(token.text, token_tag(token), misspelled)
 
 
 def substitutable_tokens(doc: Doc, substitutions: SubstitutionDictionary) -> List[int]:
     """Indices of the doc's content words (no stop words) that have a rare substitute."""
-    return [t.i for t in doc if not t.is_stop and token_substitutes(t, substitutions)]
+    misspelled = substitutions.misspelled_positions(doc)
+    return [t.i for t in doc if not t.is_stop and token_substitutes(t, substitutions, t.i in misspelled)]
 
 
 def split_candidates(

@@ -76,8 +76,9 @@ def rarify(
             continue
         doc_id = len(docs)
         words = [t.text for t in doc]
+        misspelled = substitutions.misspelled_positions(doc)
         for i in sorted(result.masked):
-            substitute = rng.choice(token_substitutes(doc[i], substitutions))
+            substitute = rng.choice(token_substitutes(doc[i], substitutions, i in misspelled))
             words[i] = substitute.text
             replacements.append(Replacement(
                 doc_id, i, doc[i].text, substitute.text, substitute.kind, substitute.frequency

@@ -2,18 +2,21 @@
 
 Synonyms come from the word's most frequent WordNet sense under its own part of speech,
 inflected like the original and kept only if the frequency source calls them rare.
-A fixed share of word types (chosen by a seeded hash, so the same word always gets the
-same kind) is misspelled instead. Results are cached: a word's substitutes never change.
+As in BERTRAM (section 4), a seeded random `misspelling_share` (10%) of each sentence's
+words take a misspelling instead: a rare one from a list of real misspellings
+(`real_misspellings.py`), never from the generators that make training misspellings.
+Results are cached: a word's substitutes never change.
 """
 import random
 import zlib
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
+from spacy.tokens import Doc
 from spacy.util import registry
 
 from .inflection import analyse, inflect
-from .misspell import MISSPELLERS, misspell, misspellable
+from .real_misspellings import load_real_misspellings
 from .wordnet import WordNet, load_wordnet
 
 SYNONYM = "synonym"
@@ -54,14 +57,17 @@ def _match_case(word: str, like: str) -> str:
 
 
 class SubstitutionDictionary:
-    """Rare synonyms and misspellings for words, deterministic under `seed`."""
+    """Rare synonyms and real misspellings for the words of a sentence, deterministic under `seed`.
+
+    misspellings: correction -> real misspellings (default: codespell's list).
+    """
 
     def __init__(
         self,
         frequency: Any,
         wordnet: Optional[WordNet] = None,
-        misspelling_share: float = 0.5,
-        misspelling_kinds: Sequence[str] = tuple(MISSPELLERS),
+        misspelling_share: float = 0.1,
+        misspellings: Optional[Mapping[str, Sequence[str]]] = None,
         seed: int = 0,
     ):
         if not callable(getattr(frequency, "is_rare", None)):
@@ -74,16 +80,19 @@ class SubstitutionDictionary:
         self.frequency = frequency
         self.wordnet = wordnet if wordnet is not None else load_wordnet()
         self.misspelling_share = misspelling_share
-        self.misspelling_kinds = tuple(misspelling_kinds)
+        self.misspellings = misspellings if misspellings is not None else (
+            load_real_misspellings() if misspelling_share > 0 else {}
+        )
         self.seed = seed
-        self._cache: Dict[Tuple[str, Optional[str]], List[Substitute]] = {}
+        self._cache: Dict[Tuple[str, Optional[str], bool], List[Substitute]] = {}
 
-    def _hash(self, word: str) -> int:
-        return zlib.crc32(f"{self.seed}\t{word.lower()}".encode("utf8"))
-
-    def gets_misspelled(self, word: str) -> bool:
-        """Whether this word type is misspelled rather than replaced by a synonym."""
-        return self._hash(word) / 2**32 < self.misspelling_share
+    def misspelled_positions(self, doc: Doc) -> FrozenSet[int]:
+        """The doc's words that take a misspelling: a seeded `misspelling_share` of its
+        alphabetic tokens (rounded half up), the same for the same text."""
+        words = [token.i for token in doc if token.is_alpha]
+        k = int(self.misspelling_share * len(words) + 0.5)
+        rng = random.Random(zlib.crc32(f"{self.seed}\t{doc.text}".encode("utf8")))
+        return frozenset(rng.sample(words, k))
 
     def synonyms(self, word: str, tag: Optional[str] = None) -> List[str]:
         """Rare single-word synonyms of the word's most frequent sense, inflected alike."""
@@ -101,22 +110,16 @@ class SubstitutionDictionary:
                 found.append(form)
         return [_match_case(form, word) for form in found]
 
-    def misspelling(self, word: str) -> Optional[str]:
-        """A rare misspelling of the word (the same one on every call)."""
-        if not misspellable(word):
-            return None
-        rng = random.Random(self._hash(word))
-        return misspell(word, rng, self.misspelling_kinds, accept=self.frequency.is_rare)
+    def misspellings_of(self, word: str) -> List[str]:
+        """The word's rare real misspellings, cased like the word."""
+        typos = self.misspellings.get(word.lower(), ())
+        return [_match_case(typo, word) for typo in typos if self.frequency.is_rare(typo)]
 
-    def substitutes(self, word: str, tag: Optional[str] = None) -> List[Substitute]:
-        """The word's rare stand-ins: one misspelling, or its rare synonyms (maybe none)."""
-        key = (word, tag)
+    def substitutes(self, word: str, tag: Optional[str] = None, misspelled: bool = False) -> List[Substitute]:
+        """The word's rare stand-ins: its real misspellings if `misspelled`, else its rare synonyms."""
+        key = (word, tag, misspelled)
         if key not in self._cache:
-            if self.gets_misspelled(word):
-                typo = self.misspelling(word)
-                texts, kind = ([typo] if typo else []), MISSPELLING
-            else:
-                texts, kind = self.synonyms(word, tag), SYNONYM
+            texts, kind = (self.misspellings_of(word), MISSPELLING) if misspelled else (self.synonyms(word, tag), SYNONYM)
             self._cache[key] = [
                 Substitute(text, kind, word_frequency(self.frequency, text)) for text in texts
             ]
@@ -127,11 +130,8 @@ class SubstitutionDictionary:
 def make_substitution_dictionary(
     frequency: Any,
     wordnet_path: Optional[str] = None,
-    misspelling_share: float = 0.5,
-    misspelling_kinds: List[str] = list(MISSPELLERS),
+    misspelling_share: float = 0.1,
     seed: int = 0,
 ) -> SubstitutionDictionary:
     """Config entry point: `[rarify.substitutions]` with a `frequency` source block."""
-    return SubstitutionDictionary(
-        frequency, load_wordnet(wordnet_path), misspelling_share, misspelling_kinds, seed
-    )
+    return SubstitutionDictionary(frequency, load_wordnet(wordnet_path), misspelling_share, seed=seed)

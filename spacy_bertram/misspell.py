@@ -1,5 +1,7 @@
-"""Misspelling generators, as in LOVE (Chen et al., 2022): keyboard slips, dropped,
-inserted and transposed characters. Each takes a word and a seeded `random.Random`."""
+"""Synthetic misspellings for training, as in LOVE (Chen et al., 2022): keyboard slips,
+dropped, inserted and transposed characters. Each takes a word and a seeded
+`random.Random`. They train the form stage and the classifier augmenter only; rarified
+test sets take real misspellings (`rarify/real_misspellings.py`)."""
 import random
 from typing import Callable, Dict, Optional, Sequence
 
