@@ -82,10 +82,9 @@ def test_interrupted_run_resumes_without_double_counting(tmp_path, monkeypatch):
             raise RuntimeError("disk unplugged")
         yield from original(source)
 
-    monkeypatch.setattr(indexer_module, "FLUSH_PAIRS", 1)  # write after every source
     monkeypatch.setattr(indexer_module, "source_sentences", failing)
     with pytest.raises(RuntimeError, match="disk unplugged"):
-        index_corpus([BROWN], broken, members="brown/ca0[1-4]", progress=False)
+        index_corpus([BROWN], broken, members="brown/ca0[1-4]", progress=False, flush_pairs=1)
     assert ContextStore(broken, read_only=True).stats()["sources"] == 2
     monkeypatch.setattr(indexer_module, "source_sentences", original)
     resumed = index_corpus([BROWN], broken, members="brown/ca0[1-4]", progress=False)

@@ -56,7 +56,7 @@ def _bottom_k(groups: numpy.ndarray, keys: numpy.ndarray, cap: int) -> numpy.nda
 
 
 @dataclass
-class ContextBatch:
+class CorpusSample:
     """Word counts and bottom-k context samples of some text.
 
     words/counts are aligned; pair_word indexes `words`; pair_key and
@@ -91,7 +91,7 @@ class ContextBatch:
         seed: int,
         is_word: Callable[[str], bool],
         is_space: Callable[[str], bool],
-    ) -> "ContextBatch":
+    ) -> "CorpusSample":
         """Build a batch from sentences and their tokens' LOWER hashes (spaCy's)."""
         batch = cls(cap=cap, seed=seed, n_sentences=len(sentences))
         if not sentences:
@@ -131,11 +131,11 @@ class ContextBatch:
         return batch
 
     @classmethod
-    def merge(cls, batches: Iterable["ContextBatch"]) -> "ContextBatch":
+    def merge(cls, batches: Iterable["CorpusSample"]) -> "CorpusSample":
         """One batch with the summed counts and the bottom-k of all samples."""
         batches = [b for b in batches]
         if not batches:
-            raise ValueError("ContextBatch.merge needs at least one batch.")
+            raise ValueError("CorpusSample.merge needs at least one batch.")
         cap, seed = batches[0].cap, batches[0].seed
         for other in batches[1:]:
             if (other.cap, other.seed) != (cap, seed):

@@ -1,10 +1,18 @@
 """The corpus indexer: counts every word of a corpus and samples its contexts into a store.
 
 Each source (a file or zip member) is read, sentence-split, tokenized in batches,
-and reduced to a `ContextBatch` (exact counts + bottom-k samples, so memory stays
-bounded by vocabulary x cap whatever the corpus size). Batches are merged into the
-store together with the record of their sources in one transaction, so a re-run
-skips what is indexed and an interrupted run loses or doubles nothing.
+and reduced to a `CorpusSample` (exact counts + bottom-k samples, so memory stays
+bounded by vocabulary x cap whatever the corpus size). Samples are merged into the
+store together with the record of their sources in one transaction, which claims
+the sources' content digests: a re-run skips what is indexed, an interrupted run
+loses or doubles nothing, and when several processes index the same sources at
+once, the one that writes second re-reads only the sources still unclaimed. A
+content given twice (the same path twice, identical files) counts once.
+
+A source whose name the store records with other content (an edited file) is
+refused: a store holds sums, not per-source contributions, so the old text cannot
+be taken out. Rebuild the store (a new store path) from the current corpus.
+The store's own files are never read as corpus, even when it lies inside it.
 
 Engines: "local" (this process) and "dask" (partitions of sources counted and
 sampled on a Dask cluster, merged into the store as they finish). Bottom-k samples
@@ -20,9 +28,17 @@ from spacy.pipeline import Sentencizer
 from spacy.tokens import Doc
 from tqdm import tqdm
 
-from .batch import ContextBatch
+from .batch import CorpusSample
 from .readers import Source, is_presplit, list_sources, read_docs, read_texts
-from .store import ContextStore, SourceRecord, doc_sentences, english_tokenizer, make_batch
+from .store import (
+    ContextStore,
+    SourceRecord,
+    SourcesAlreadyIndexed,
+    doc_sentences,
+    english_tokenizer,
+    make_batch,
+    store_files,
+)
 
 ENGINES = ("local", "dask")
 DEFAULT_BATCH_SIZE = 5_000
@@ -42,46 +58,71 @@ def index_corpus(
     engine: str = "local",
     scheduler: Any = None,
     n_partitions: Optional[int] = None,
+    flush_pairs: int = FLUSH_PAIRS,
     progress: bool = True,
 ) -> Dict[str, Any]:
     """Index corpus files, folders or zips into the context store at `store_path`.
 
     format/members: see `readers.py`. max_contexts_per_word/seed: settings of a new
     store (None: 256 and 0); an existing store keeps its own. engine "dask" needs `scheduler` (an address
-    such as "tcp://host:8786", or a `distributed.Client`). Returns a summary
-    (sources indexed and skipped, sentences, tokens, seconds, tokens per second).
+    such as "tcp://host:8786", or a `distributed.Client`). flush_pairs: sampled
+    pairs held in memory before they are written (local engine; smaller means
+    less memory and more, smaller transactions). Returns a summary (sources
+    indexed and skipped, sentences, tokens, seconds, tokens per second).
     """
     if engine not in ENGINES:
         raise ValueError(f"Unknown engine {engine!r}; choose one of {', '.join(ENGINES)}.")
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}.")
-    sources = list_sources(paths, format=format, members=members)
+    if flush_pairs < 1:
+        raise ValueError(f"flush_pairs must be positive, got {flush_pairs}.")
+    sources = list_sources(paths, format=format, members=members, exclude=store_files(store_path))
     store = ContextStore(store_path, max_contexts_per_word=max_contexts_per_word, seed=seed)
-    todo = [s for s in sources if not store.has_source(s.digest)]
+    todo = _unindexed(sources, store)
     start = time.perf_counter()
     bar = tqdm(desc="Indexing", unit="tok", unit_scale=True, disable=not progress)
     try:
         if engine == "local":
-            totals = _index_local(todo, store, batch_size, bar)
+            done = _index_local(todo, store, batch_size, flush_pairs, bar)
         else:
             if scheduler is None:
                 raise ValueError("The dask engine needs a scheduler: pass --scheduler tcp://HOST:PORT (or a Client).")
-            totals = _index_dask(todo, store, batch_size, bar, scheduler, n_partitions)
+            done = _index_dask(todo, store, batch_size, bar, scheduler, n_partitions)
     finally:
         bar.close()
     store.compact()
     seconds = time.perf_counter() - start
+    tokens = sum(r.tokens for r in done)
     summary = {
-        "sources_indexed": len(todo),
-        "sources_skipped": len(sources) - len(todo),
-        "sentences": totals[0],
-        "tokens": totals[1],
+        "sources_indexed": len(done),
+        "sources_skipped": len(sources) - len(done),
+        "sentences": sum(r.sentences for r in done),
+        "tokens": tokens,
         "seconds": round(seconds, 3),
-        "tokens_per_second": round(totals[1] / seconds) if seconds > 0 else 0,
+        "tokens_per_second": round(tokens / seconds) if seconds > 0 else 0,
         "store": store.stats(),
     }
     store.close()
     return summary
+
+
+def _unindexed(sources: Sequence[Source], store: ContextStore) -> List[Source]:
+    """The sources whose content the store lacks, each distinct content once;
+    refuses a source whose name the store records with other content."""
+    distinct: Dict[str, Source] = {}
+    for source in sources:
+        distinct.setdefault(source.digest, source)
+    recorded = store.recorded_sources(distinct, [s.name for s in sources])
+    by_name = {s.name: s for s in sources}
+    for record in recorded:
+        if record.digest not in distinct and record.name in by_name:
+            raise ValueError(
+                f"{record.name} changed since it was indexed into {store.path}; a store cannot take "
+                f"the old text out, so re-indexing would count its unchanged text twice. Index the "
+                f"corpus into a new store path (or delete {store.path} and rebuild it)."
+            )
+    indexed = {record.digest for record in recorded}
+    return [source for digest, source in distinct.items() if digest not in indexed]
 
 
 def source_sentences(source: Source) -> Iterator[Tuple[str, numpy.ndarray, int]]:
@@ -162,21 +203,21 @@ class _PendingBatches:
 
     def __init__(self, cap: int, seed: int) -> None:
         self.cap, self.seed = cap, seed
-        self.batches: List[ContextBatch] = []
+        self.batches: List[CorpusSample] = []
         self.pairs = self.merged_pairs = 0
 
-    def add(self, batch: ContextBatch) -> None:
+    def add(self, batch: CorpusSample) -> None:
         self.batches.append(batch)
         self.pairs += batch.n_pairs
         if self.pairs > max(FLUSH_PAIRS, 2 * self.merged_pairs):
             self.batches = [self.merged()]
             self.pairs = self.merged_pairs = self.batches[0].n_pairs
 
-    def merged(self) -> ContextBatch:
-        return ContextBatch.merge(self.batches) if self.batches else ContextBatch(cap=self.cap, seed=self.seed)
+    def merged(self) -> CorpusSample:
+        return CorpusSample.merge(self.batches) if self.batches else CorpusSample(cap=self.cap, seed=self.seed)
 
 
-Flush = Callable[[ContextBatch, List[SourceRecord]], None]
+Flush = Callable[[CorpusSample, List[SourceRecord]], None]
 
 
 def _index_into(
@@ -185,13 +226,12 @@ def _index_into(
     seed: int,
     batch_size: int,
     flush: Flush,
-    flush_pairs: Optional[float] = None,
+    flush_pairs: float,
     bar: Optional[tqdm] = None,
 ) -> None:
     """Read, tokenize and sample sources in batches that may span sources; hand the
     merged samples to `flush` at source boundaries with the records of whole sources
-    (once `flush_pairs` pairs are pending, FLUSH_PAIRS by default)."""
-    flush_pairs = FLUSH_PAIRS if flush_pairs is None else flush_pairs
+    (once `flush_pairs` pairs are pending)."""
     strings = english_tokenizer().vocab.strings
     pending = _PendingBatches(cap, seed)
     records: List[SourceRecord] = []
@@ -229,22 +269,41 @@ def _index_into(
         flush(pending.merged(), records)
 
 
-def index_sources(sources: Sequence[Source], cap: int, seed: int, batch_size: int) -> Tuple[ContextBatch, List[SourceRecord]]:
+def index_sources(
+    sources: Sequence[Source], cap: int, seed: int, batch_size: int
+) -> Tuple[CorpusSample, List[SourceRecord]]:
     """One merged batch for some sources, and their records (a Dask partition's task)."""
-    results: List[Tuple[ContextBatch, List[SourceRecord]]] = []
-    _index_into(sources, cap, seed, batch_size, lambda b, r: results.append((b, r)), flush_pairs=float("inf"))
-    return results[0] if results else (ContextBatch(cap=cap, seed=seed), [])
+    results: List[Tuple[CorpusSample, List[SourceRecord]]] = []
+    _index_into(sources, cap, seed, batch_size, lambda b, r: results.append((b, r)), float("inf"))
+    return results[0] if results else (CorpusSample(cap=cap, seed=seed), [])
 
 
-def _index_local(todo: Sequence[Source], store: ContextStore, batch_size: int, bar: tqdm) -> Tuple[int, int]:
+def _store_sample(
+    store: ContextStore, batch: CorpusSample, records: List[SourceRecord], todo: Sequence[Source], batch_size: int
+) -> List[SourceRecord]:
+    """Write a sample with its sources' records; if another process claimed some of
+    them meanwhile, re-read the others and write them alone. Returns what was written."""
+    by_digest = {source.digest: source for source in todo}
+    while records:
+        try:
+            store.add_batch(batch, records)
+            return records
+        except SourcesAlreadyIndexed as taken:
+            rest = [by_digest[r.digest] for r in records if r.digest not in taken.digests]
+            batch, records = index_sources(rest, store.max_contexts_per_word, store.seed, batch_size)
+    return []
+
+
+def _index_local(
+    todo: Sequence[Source], store: ContextStore, batch_size: int, flush_pairs: int, bar: tqdm
+) -> List[SourceRecord]:
     done: List[SourceRecord] = []
 
-    def flush(batch: ContextBatch, records: List[SourceRecord]) -> None:
-        store.add_batch(batch, records)
-        done.extend(records)
+    def flush(batch: CorpusSample, records: List[SourceRecord]) -> None:
+        done.extend(_store_sample(store, batch, records, todo, batch_size))
 
-    _index_into(todo, store.max_contexts_per_word, store.seed, batch_size, flush, bar=bar)
-    return sum(r.sentences for r in done), sum(r.tokens for r in done)
+    _index_into(todo, store.max_contexts_per_word, store.seed, batch_size, flush, flush_pairs, bar)
+    return done
 
 
 def _partitions(sources: Sequence[Source], n: int) -> List[List[Source]]:
@@ -265,7 +324,7 @@ def _index_dask(
     bar: tqdm,
     scheduler: Any,
     n_partitions: Optional[int],
-) -> Tuple[int, int]:
+) -> List[SourceRecord]:
     try:
         from dask.distributed import Client, as_completed
     except ImportError as err:
@@ -279,15 +338,13 @@ def _index_dask(
             client.submit(index_sources, group, store.max_contexts_per_word, store.seed, batch_size, pure=False)
             for group in groups
         ]
-        sentences = tokens = 0
+        done: List[SourceRecord] = []
         for future in as_completed(futures):
             batch, records = future.result()
-            store.add_batch(batch, records)
-            sentences += sum(r.sentences for r in records)
-            tokens += sum(r.tokens for r in records)
+            done.extend(_store_sample(store, batch, records, todo, batch_size))
             bar.update(sum(r.tokens for r in records))
             future.release()
     finally:
         if client is not scheduler:
             client.close()
-    return sentences, tokens
+    return done

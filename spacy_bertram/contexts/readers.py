@@ -13,11 +13,16 @@ Formats:
 - "docbin": spaCy `.spacy` files; their sentences when set, else sentence-split;
 - "auto" (default): by file suffix (.jsonl, .spacy), else "brown" when the lines
   look like `word/TAG` tokens, else "text".
+
+Files that look binary (judged on their first 8 KiB, as git does: a NUL byte, or
+text that is not UTF-8 and full of control characters) are skipped with a
+warning, unless they are DocBins.
 """
 import fnmatch
-import os
 import json
+import os
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,6 +38,8 @@ SENTENCE_SPLIT_FORMATS = ("text", "jsonl")
 METADATA_NAMES = frozenset({"README", "README.txt", "cats.txt", "CONTENTS", "LICENSE", "LICENSE.txt"})
 _TAGGED_TOKEN = re.compile(r"^\S+/[^/\s]+$")
 _SNIFF_LINES = 20
+_HEAD_BYTES = 8192
+_CONTROL_BYTES = frozenset(range(32)) - {9, 10, 11, 12, 13}
 
 
 @dataclass(frozen=True)
@@ -67,18 +74,24 @@ def _file_version(path: str) -> Tuple[int, int]:
 
 
 def list_sources(
-    paths: Iterable[Union[str, Path]], format: str = "auto", members: Union[str, Sequence[str], None] = None
+    paths: Iterable[Union[str, Path]],
+    format: str = "auto",
+    members: Union[str, Sequence[str], None] = None,
+    exclude: Iterable[Union[str, Path]] = (),
 ) -> List[Source]:
     """The sources of corpus paths (files, folders, zips), in a stable order.
 
     members: globs (one or several) of which zip members must match one
-    (default: all but metadata files).
+    (default: all but metadata files). exclude: files never read (e.g. the
+    store being written, when it lies inside the corpus folder). Source names
+    are absolute paths, so a file is recognised however it was given.
     """
     if isinstance(members, str):
         members = [members]
     if format not in FORMATS:
         raise ValueError(f"Unknown corpus format {format!r}; choose one of {', '.join(FORMATS)}.")
     paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+    excluded = {Path(p).resolve() for p in exclude}
     if not paths:
         raise ValueError("No corpus paths given; pass files, folders or zip archives of text.")
     sources: List[Source] = []
@@ -87,12 +100,17 @@ def list_sources(
             raise FileNotFoundError(f"Corpus path {path} does not exist; check the path.")
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for file in files:
+            if file.resolve() in excluded:
+                continue
+            file = Path(os.path.abspath(file))
             if zipfile.is_zipfile(file):
                 sources.extend(_zip_sources(file, format, members))
             elif file.name not in METADATA_NAMES:
                 data = file.read_bytes()
-                digest = "blake2b:" + blake2b(data, digest_size=16).hexdigest()
                 fmt = _detect(file.name, data) if format == "auto" else format
+                if _is_binary(str(file), fmt, data[:_HEAD_BYTES]):
+                    continue
+                digest = "blake2b:" + blake2b(data, digest_size=16).hexdigest()
                 sources.append(Source(str(file), None, fmt, digest, len(data)))
     if not sources:
         raise ValueError(f"No text found under {', '.join(map(str, paths))}; check the paths and --members.")
@@ -109,11 +127,11 @@ def _zip_sources(path: Path, format: str, members: Optional[Sequence[str]]) -> I
                 continue
             if members is None and base in METADATA_NAMES:
                 continue
-            if format == "auto":
-                with archive.open(info) as handle:
-                    fmt = _detect(info.filename, handle.read(8192))
-            else:
-                fmt = format
+            with archive.open(info) as handle:
+                head = handle.read(_HEAD_BYTES)
+            fmt = _detect(info.filename, head) if format == "auto" else format
+            if _is_binary(f"{path}!{info.filename}", fmt, head):
+                continue
             digest = f"zip:{info.filename}:{info.CRC:08x}:{info.file_size}"
             yield Source(str(path), info.filename, fmt, digest, info.file_size)
 
@@ -129,6 +147,28 @@ def _detect(name: str, head: bytes) -> str:
     if tokens and sum(bool(_TAGGED_TOKEN.match(t)) for t in tokens) >= 0.9 * len(tokens):
         return "brown"
     return "text"
+
+
+def _is_binary(name: str, format: str, head: bytes) -> bool:
+    """Whether a text-format source looks binary; warns that it is skipped."""
+    if format == "docbin":
+        return False
+    if b"\0" not in head:
+        try:
+            head.decode("utf8")
+            return False
+        except UnicodeDecodeError as err:
+            if err.start >= len(head) - 3:  # a character cut by the 8 KiB boundary
+                return False
+        if sum(byte in _CONTROL_BYTES for byte in head) <= 0.01 * len(head):
+            return False
+    warnings.warn(
+        f"Skipping {name}: it looks binary, not text. Convert it to UTF-8 text to index it, "
+        f"or pass --format docbin if it is a spaCy DocBin.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return True
 
 
 def _decode(data: bytes) -> str:
@@ -163,7 +203,9 @@ def _jsonl_texts(source: Source, text: str) -> Iterator[str]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
-            raise ValueError(f"{source.name} line {number} is not valid JSON ({err.msg}); fix or remove that line.") from err
+            raise ValueError(
+                f"{source.name} line {number} is not valid JSON ({err.msg}); fix or remove that line."
+            ) from err
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             raise ValueError(
                 f"{source.name} line {number} has no string \"text\" field; each JSONL line must "

@@ -12,6 +12,12 @@ it pickles as its settings and opens one connection per process, lazily, so
 `nlp.pipe(n_process=...)` workers and Dask tasks can use it. Writers take short
 `BEGIN IMMEDIATE` transactions with a busy timeout and retries, so concurrent
 writers wait for each other instead of failing.
+
+Corpus sources are recorded by content digest in the transaction that writes
+their counts, which fails (`SourcesAlreadyIndexed`, nothing written) when another
+writer recorded one of them first: each distinct content is counted once, however
+many processes index it at once. A store in a folder this process cannot write
+(e.g. one installed with a packaged pipeline) is read in place, as immutable.
 """
 import json
 import os
@@ -21,14 +27,28 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, TypeVar, Union
+from typing import (
+    Any,
+    Callable,
+    Collection,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
 import numpy
 from spacy.attrs import LOWER
 from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc, Span
 
-from .batch import ContextBatch
+from .batch import CorpusSample
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x42525452  # "BRTR": marks the file as a spacy-bertram context store
@@ -38,6 +58,11 @@ DEFAULT_BATCH_SIZE = 5_000
 DEFAULT_MAX_CONTEXTS = 256
 DEFAULT_SEED = 0
 _SQL_INT_MAX = 2**63 - 1
+# The files SQLite keeps beside a store (WAL, shared-memory index, rollback journal).
+SIDE_FILE_SUFFIXES = ("-wal", "-shm", "-journal")
+_META_KEYS = ("max_contexts_per_word", "seed", "tokens", "sentences_added")
+_TABLES = ("meta", "sentences", "words", "contexts", "sources")
+_REBUILD = "Rebuild it with `python -m spacy_bertram index CORPUS --store NEW_PATH`."
 
 T = TypeVar("T")
 
@@ -75,6 +100,11 @@ ORDER BY c.word, c.key
 
 _OVER_CAP = "SELECT word FROM words WHERE word IN (SELECT value FROM json_each(?)) AND count > ?"
 
+_SOURCES_OF = """
+SELECT digest, name, sentences, tokens FROM sources
+WHERE digest IN (SELECT value FROM json_each(?)) OR name IN (SELECT value FROM json_each(?))
+"""
+
 _KTH_KEYS = """
 SELECT word, key FROM (
     SELECT word, key, ROW_NUMBER() OVER (PARTITION BY word ORDER BY key) AS rank
@@ -105,18 +135,15 @@ def word_key(word: str) -> str:
 
 
 def is_indexed_word(text: str) -> bool:
-    """Only tokens with at least one letter get counts and contexts."""
-    result = _word_flags.get(text)
-    if result is None:
-        result = _word_flags[text] = any(c.isalpha() for c in text)
-    return result
+    """Only tokens with at least one letter, and no NUL, get counts and contexts.
+
+    NUL is excluded because SQLite's JSON functions cut strings at it.
+    """
+    return "\0" not in text and any(c.isalpha() for c in text)
 
 
 def _is_space(text: str) -> bool:
     return not text or text.isspace()
-
-
-_word_flags: Dict[str, bool] = {}
 
 
 class SourceRecord(NamedTuple):
@@ -128,15 +155,29 @@ class SourceRecord(NamedTuple):
     tokens: int
 
 
+class SourcesAlreadyIndexed(Exception):
+    """Another writer recorded some of a batch's sources first; the batch was not written."""
+
+    def __init__(self, digests: Collection[str]) -> None:
+        self.digests = frozenset(digests)
+        super().__init__(f"{len(self.digests)} source(s) of the batch are already indexed; nothing was written.")
+
+
+def store_files(path: Union[str, Path]) -> List[Path]:
+    """A store file and the side files SQLite keeps beside it."""
+    path = Path(path)
+    return [path] + [path.with_name(path.name + suffix) for suffix in SIDE_FILE_SUFFIXES]
+
+
 def make_batch(
     sentences: Sequence[str],
     lower_hashes: Sequence[numpy.ndarray],
     lookup: Callable[[int], str],
     cap: int,
     seed: int,
-) -> ContextBatch:
-    """A ContextBatch of tokenized sentences, keyed and filtered as the store keys words."""
-    return ContextBatch.from_token_arrays(
+) -> CorpusSample:
+    """A CorpusSample of tokenized sentences, keyed and filtered as the store keys words."""
+    return CorpusSample.from_token_arrays(
         sentences, lower_hashes, lookup, cap=cap, seed=seed, is_word=is_indexed_word, is_space=_is_space
     )
 
@@ -149,7 +190,9 @@ class ContextStore:
         An existing store keeps the settings it was built with (a warning says
         so when different ones are given; None takes them silently), so its
         samples stay consistent.
-    read_only: open an existing store for reading only.
+    read_only: open an existing store for reading only; one in a folder this
+        process cannot write is opened immutable (SQLite cannot keep its WAL
+        index beside it, and nobody can change it there).
     """
 
     def __init__(
@@ -204,7 +247,8 @@ class ContextStore:
 
     def __repr__(self) -> str:
         mode = "read-only" if self.read_only else "read-write"
-        return f"ContextStore({str(self.path)!r}, max_contexts_per_word={self.max_contexts_per_word}, seed={self.seed}, {mode})"
+        settings = f"max_contexts_per_word={self.max_contexts_per_word}, seed={self.seed}"
+        return f"ContextStore({str(self.path)!r}, {settings}, {mode})"
 
     def close(self) -> None:
         """Close this process's connection; the store reopens on next use."""
@@ -220,17 +264,20 @@ class ContextStore:
         return self._conn
 
     def _open(self) -> None:
+        if self.path.is_dir():
+            raise ValueError(
+                f"{self.path} is a directory, not a context store; give the path of a store "
+                f"file, e.g. {self.path / 'contexts.sqlite'}."
+            )
         if self.read_only:
             if not self.path.exists():
                 raise FileNotFoundError(
                     f"No context store at {self.path}. Build one with "
                     f"`python -m spacy_bertram index CORPUS --store {self.path}`."
                 )
-            uri = f"{self.path.resolve().as_uri()}?mode=ro"
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(self._read_only_uri(), uri=True, isolation_level=None, check_same_thread=False)
         else:
-            if self.path.is_dir():
-                raise ValueError(f"{self.path} is a directory; give the path of a store file, e.g. {self.path / 'contexts.sqlite'}.")
+            self._check_can_write()
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -244,12 +291,46 @@ class ContextStore:
         self._conn = conn
         self._pid = os.getpid()
 
+    def _read_only_uri(self) -> str:
+        path = self.path.resolve()
+        _, wal, shm, _ = store_files(path)
+        if os.access(path.parent, os.W_OK) or shm.exists():
+            return f"{path.as_uri()}?mode=ro"
+        if wal.exists() and wal.stat().st_size > 0:
+            raise ValueError(
+                f"The context store {self.path} cannot be read in place: its folder is read-only "
+                f"and {wal.name} holds changes not yet merged into it. Open it once read-write "
+                f"where its folder is writable (or copy it with its -wal file to such a folder)."
+            )
+        # SQLite cannot create the WAL index in a folder it cannot write; nobody can
+        # change the store there either, so it is read as immutable.
+        return f"{path.as_uri()}?immutable=1"
+
+    def _check_can_write(self) -> None:
+        """Refuse up front a store this process could read but not extend."""
+        folder = self.path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if self.path.exists() and not os.access(self.path, os.W_OK):
+            raise self._read_only_error("the file is not writable")
+        if not os.access(folder, os.W_OK):
+            raise self._read_only_error(f"its folder {folder} is not writable (SQLite keeps its -wal file beside it)")
+
+    def _read_only_error(self, reason: str) -> ValueError:
+        return ValueError(
+            f"Cannot write the context store {self.path}: {reason}. Make it writable or pass "
+            f"a new store path to add text; to only read it, open it with read_only=True."
+        )
+
     def _check_or_create(self, conn: sqlite3.Connection) -> None:
         try:
             app_id, version = self._header(conn)
             if app_id == 0 and version == 0 and not self._has_tables(conn):
                 if self.read_only:
-                    raise ValueError(f"{self.path} is an empty file, not a context store. Build one with `python -m spacy_bertram index`.")
+                    raise ValueError(
+                        f"{self.path} is an empty file, not a context store. Build one with "
+                        f"`python -m spacy_bertram index CORPUS --store {self.path}`."
+                    )
                 self._retry(lambda: self._create(conn))
                 app_id, version = self._header(conn)
         except sqlite3.DatabaseError as err:
@@ -268,8 +349,7 @@ class ContextStore:
                 f"{self.path} is a context store of schema version {version}, newer than this "
                 f"spacy-bertram supports ({SCHEMA_VERSION}). Upgrade spacy-bertram to read it."
             )
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        recorded = (int(meta["max_contexts_per_word"]), int(meta["seed"]))
+        recorded = self._settings(conn)
         given = tuple(r if g is None else g for g, r in zip(self._requested, recorded))
         if recorded != given and not self.read_only:
             warnings.warn(
@@ -280,6 +360,19 @@ class ContextStore:
                 stacklevel=4,
             )
         self.max_contexts_per_word, self.seed = recorded
+
+    def _settings(self, conn: sqlite3.Connection) -> Tuple[int, int]:
+        """The recorded (max_contexts_per_word, seed), after checking the store is whole."""
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        missing = [t for t in _TABLES if t not in tables]
+        meta = {} if missing else dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        missing += [f"meta row {k!r}" for k in _META_KEYS if k not in meta or not str(meta[k]).lstrip("-").isdigit()]
+        if missing:
+            raise ValueError(
+                f"{self.path} is not a complete spacy-bertram context store ({', '.join(missing)} "
+                f"missing or damaged). {_REBUILD}"
+            )
+        return int(meta["max_contexts_per_word"]), int(meta["seed"])
 
     @staticmethod
     def _header(conn: sqlite3.Connection) -> Tuple[int, int]:
@@ -320,6 +413,8 @@ class ContextStore:
                 return work()
             except sqlite3.OperationalError as err:
                 message = str(err).lower()
+                if "readonly" in message:
+                    raise self._read_only_error(f"SQLite says {err}") from err
                 if ("locked" not in message and "busy" not in message) or attempt == WRITE_RETRIES - 1:
                     raise
                 time.sleep(min(5.0, 0.05 * 2**attempt) * (0.5 + random.random()))
@@ -327,7 +422,9 @@ class ContextStore:
 
     def _check_writable(self) -> None:
         if self.read_only:
-            raise ValueError(f"The context store {self.path} is open read-only; open it with read_only=False to add text.")
+            raise ValueError(
+                f"The context store {self.path} is open read-only; open it with read_only=False to add text."
+            )
 
     # -- writing ---------------------------------------------------------------
 
@@ -389,15 +486,17 @@ class ContextStore:
 
     def make_batch(
         self, sentences: Sequence[str], lower_hashes: Sequence[numpy.ndarray], lookup: Callable[[int], str]
-    ) -> ContextBatch:
-        """A ContextBatch of tokenized sentences with this store's sampling settings."""
+    ) -> CorpusSample:
+        """A CorpusSample of tokenized sentences with this store's sampling settings."""
         return make_batch(sentences, lower_hashes, lookup, self.max_contexts_per_word, self.seed)
 
-    def add_batch(self, batch: ContextBatch, sources: Sequence[SourceRecord] = ()) -> None:
+    def add_batch(self, batch: CorpusSample, sources: Sequence[SourceRecord] = ()) -> None:
         """Merge a batch into the store in one transaction.
 
         sources: the corpus sources whose text the batch holds, recorded in the same
         transaction, so an interrupted indexing run never records a missing source.
+        Raises SourcesAlreadyIndexed, writing nothing, when the store already
+        records one of them (e.g. another process indexed it meanwhile).
         """
         self._check_writable()
         if (batch.cap, batch.seed) != (self.max_contexts_per_word, self.seed):
@@ -409,7 +508,7 @@ class ContextStore:
         new_thresholds = self._retry(lambda: self._write(conn, batch, sources))
         self._thresholds.update(new_thresholds)
 
-    def _write(self, conn: sqlite3.Connection, batch: ContextBatch, sources: Sequence[SourceRecord]) -> Dict[str, int]:
+    def _write(self, conn: sqlite3.Connection, batch: CorpusSample, sources: Sequence[SourceRecord]) -> Dict[str, int]:
         cap = self.max_contexts_per_word
         thresholds = numpy.array(
             [self._thresholds.get(w, _SQL_INT_MAX) for w in batch.words], dtype=numpy.int64
@@ -418,8 +517,14 @@ class ContextStore:
         rows = sorted(batch.pair_rows(keep))  # B-tree order: inserts touch each page once
         sentence_ids = numpy.unique(batch.pair_sentence[keep]).tolist()
         touched = sorted({w for w, _, _ in rows})
+        digests = json.dumps([source.digest for source in sources])
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if sources:
+                claimed = "SELECT digest FROM sources WHERE digest IN (SELECT value FROM json_each(?))"
+                taken = [d for (d,) in conn.execute(claimed, (digests,))]
+                if taken:
+                    raise SourcesAlreadyIndexed(taken)
             conn.executemany(
                 "INSERT INTO words (word, count) VALUES (?, ?) "
                 "ON CONFLICT (word) DO UPDATE SET count = count + excluded.count",
@@ -439,7 +544,7 @@ class ContextStore:
                 [(batch.n_tokens, "tokens"), (batch.n_sentences, "sentences_added")],
             )
             conn.executemany(
-                "INSERT OR IGNORE INTO sources (digest, name, sentences, tokens, indexed_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO sources (digest, name, sentences, tokens, indexed_at) VALUES (?, ?, ?, ?, ?)",
                 [(*source, time.time()) for source in sources],
             )
             conn.execute("COMMIT")
@@ -471,6 +576,8 @@ class ContextStore:
 
     def contexts(self, word: str, limit: Optional[int] = None) -> List[str]:
         """Sentences containing the word: its whole sample, or a `limit`-sized subset."""
+        if "\0" in word:
+            return []
         rows = self._connection().execute(
             "SELECT s.text FROM contexts AS c JOIN sentences AS s ON s.id = c.sentence_id "
             "WHERE c.word = ? ORDER BY c.key LIMIT ?",
@@ -481,16 +588,18 @@ class ContextStore:
     def contexts_many(self, words: Iterable[str], limit: Optional[int] = None) -> Dict[str, List[str]]:
         """Contexts of many words in one query; keys are the words as given."""
         words = list(words)
-        keys = sorted({word_key(w) for w in words})
+        keys = sorted({word_key(w) for w in words if "\0" not in w})  # never indexed words
         found: Dict[str, List[str]] = {key: [] for key in keys}
         offset = _SQL_INT_MAX if limit is None else _sql_limit(limit) - 1
         if offset >= 0:
             for key, text in self._connection().execute(_CONTEXTS_MANY, (json.dumps(keys), offset)):
                 found[key].append(text)
-        return {w: list(found[word_key(w)]) for w in words}
+        return {w: list(found.get(word_key(w), ())) for w in words}
 
     def count(self, word: str) -> int:
         """Exact number of occurrences of the word in all text added."""
+        if "\0" in word:
+            return 0
         row = self._connection().execute("SELECT count FROM words WHERE word = ?", (word_key(word),)).fetchone()
         return 0 if row is None else int(row[0])
 
@@ -511,10 +620,10 @@ class ContextStore:
         row = self._connection().execute("SELECT value FROM meta WHERE key = 'tokens'").fetchone()
         return int(row[0])
 
-    def has_source(self, digest: str) -> bool:
-        """Whether a source with this content digest was indexed."""
-        row = self._connection().execute("SELECT 1 FROM sources WHERE digest = ?", (digest,)).fetchone()
-        return row is not None
+    def recorded_sources(self, digests: Iterable[str], names: Iterable[str]) -> List[SourceRecord]:
+        """The recorded sources with one of these content digests or names."""
+        rows = self._connection().execute(_SOURCES_OF, (json.dumps(list(digests)), json.dumps(list(names))))
+        return [SourceRecord(*row) for row in rows]
 
     def stats(self) -> Dict[str, Any]:
         """Sizes and settings of the store."""
