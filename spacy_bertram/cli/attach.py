@@ -3,6 +3,7 @@
     python -m spacy_bertram attach training/plain/model-best training/plain+slash \\
         --model training/bertram-add --store corpus/brown.sqlite --mode slash
 """
+
 from pathlib import Path
 from typing import Optional
 
@@ -19,7 +20,9 @@ def attach_command(
     store: Optional[Path] = typer.Option(None, "--store", "-s", help="Context store (SQLite) for rare words"),
     mode: str = typer.Option("slash", "--mode", help="slash (the paper's protocol) or replace"),
     in_domain: bool = typer.Option(False, "--in-domain", help="Also take contexts from the texts the pipeline sees"),
-    max_contexts: Optional[int] = typer.Option(None, "--max-contexts", help="Contexts per rare word (default: the pipeline's)"),
+    max_contexts: Optional[int] = typer.Option(
+        None, "--max-contexts", help="Contexts per rare word (default: the pipeline's)"
+    ),
 ) -> None:
     """Save PIPELINE with BERTRAM vectors for its rare words at prediction time.
 
@@ -28,11 +31,7 @@ def attach_command(
     """
     from ..attach import attach_bertram
 
-    try:
-        nlp = attach_bertram(pipeline, model, store=store, mode=mode, in_domain=in_domain, max_contexts=max_contexts)
-    except ValueError as err:
-        typer.echo(f"Error: {err}", err=True)
-        raise typer.Exit(code=1)
+    nlp = attach_bertram(pipeline, model, store=store, mode=mode, in_domain=in_domain, max_contexts=max_contexts)
     output.parent.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(output)
     typer.echo(f"saved {pipeline} with BERTRAM ({mode}{', in-domain' if in_domain else ''}) to {output}")

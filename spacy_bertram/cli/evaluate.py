@@ -4,6 +4,7 @@
     python -m spacy_bertram evaluate downstream rarified.spacy rarified.jsonl \\
         baseline=training/baseline/model-best bertram=training/bertram/model-best -o report/
 """
+
 import json
 from pathlib import Path
 from typing import List, Optional
@@ -15,6 +16,7 @@ from . import app
 evaluate_app = typer.Typer(help="Evaluate word vectors (CRW) and pipelines on rarified data.", no_args_is_help=True)
 app.add_typer(evaluate_app, name="evaluate")
 
+
 def load_pipeline(path: Path):
     """spacy.load with this package's factories and architectures registered first."""
     import spacy
@@ -22,7 +24,7 @@ def load_pipeline(path: Path):
     from .. import augment, pipeline_component  # noqa: F401  (registry side effects)
 
     if not Path(path).is_dir():
-        raise typer.BadParameter(f"{path} is not a pipeline folder (e.g. training/model-best).")
+        raise FileNotFoundError(f"{path} is not a pipeline folder: pass a trained one such as training/model-best.")
     return spacy.load(path)
 
 
@@ -30,8 +32,12 @@ def load_pipeline(path: Path):
 def crw_cli(
     data: Path = typer.Option(..., "--data", help="CRW-dev: the .tar.gz, or the folder, with CRW-550.txt and context/"),
     models: List[Path] = typer.Option([], "--model", "-m", help="BERTRAM model folder (repeatable)"),
-    encoder: Optional[str] = typer.Option(None, "--encoder", help="Encoder for mean-of-wordpieces when no model is given (default: MiniLM)"),
-    max_contexts: Optional[int] = typer.Option(None, "--max-contexts", help="Contexts per rare word (default: each model's config)"),
+    encoder: Optional[str] = typer.Option(
+        None, "--encoder", help="Encoder for mean-of-wordpieces when no model is given (default: MiniLM)"
+    ),
+    max_contexts: Optional[int] = typer.Option(
+        None, "--max-contexts", help="Contexts per rare word (default: each model's config)"
+    ),
     batch_size: int = typer.Option(64, "--batch-size"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the results as JSON here"),
 ) -> None:
@@ -49,15 +55,19 @@ def downstream_cli(
     test_path: Path = typer.Argument(..., help="Rarified test set (.spacy)"),
     replacements_path: Path = typer.Argument(..., help="Its replacement JSONL"),
     systems: List[str] = typer.Argument(..., help="NAME=PIPELINE_DIR for each system; the first is the reference"),
-    output_dir: Path = typer.Option(Path("evaluation"), "--output-dir", "-o", help="Folder for report.md/json and plots"),
-    edges: str = typer.Option("0,1,2,4,8,16,32,64,128", "--frequency-edges", help="Frequency bucket edges (counts per billion words)"),
+    output_dir: Path = typer.Option(
+        Path("evaluation"), "--output-dir", "-o", help="Folder for report.md/json and plots"
+    ),
+    edges: str = typer.Option(
+        "0,1,2,4,8,16,32,64,128", "--frequency-edges", help="Frequency bucket edges (counts per billion words)"
+    ),
     batch_size: int = typer.Option(64, "--batch-size"),
     seed: int = typer.Option(0, "--seed", help="Seed of the paired bootstrap"),
 ) -> None:
     """Accuracy/F1 overall, by substitution kind and frequency, with significance tests."""
     from spacy.tokens import DocBin
 
-    from ..evaluation import evaluate_downstream, markdown_table, write_report
+    from ..evaluation import accuracy_table, evaluate_downstream, write_report
     from ..rarify import read_replacements
 
     pairs = [s.split("=", 1) for s in systems]
@@ -68,7 +78,7 @@ def downstream_cli(
     except ValueError:
         raise typer.BadParameter(f"--frequency-edges must be comma-separated numbers, got {edges!r}.") from None
     if not test_path.is_file():
-        raise typer.BadParameter(f"{test_path} does not exist; pass the `.spacy` file from `rarify apply`.")
+        raise FileNotFoundError(f"{test_path} does not exist; pass the `.spacy` file from `rarify apply`.")
     replacements = read_replacements(replacements_path)
     reports = {}
     for name, path in pairs:
@@ -76,5 +86,5 @@ def downstream_cli(
         docs = list(DocBin().from_disk(test_path).get_docs(nlp.vocab))
         reports[name] = evaluate_downstream(nlp, docs, replacements, bucket_edges, batch_size)
     paths = write_report(reports, output_dir, seed)
-    typer.echo(markdown_table(reports))
+    typer.echo(accuracy_table(reports))
     typer.echo("\n".join(f"wrote {p}" for p in paths.values()))

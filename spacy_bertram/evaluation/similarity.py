@@ -5,9 +5,10 @@ unknown pieces only) is kept and scored with similarity 0, so that every system 
 ranked on the same pairs; how many pairs that hit is reported as `missing`.
 """
 import tarfile
+import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from functools import partial
+from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 import numpy
@@ -73,12 +74,18 @@ def read_crw_archive(path: Union[str, Path], pairs_name: str = "CRW-550.txt") ->
         )
     pairs: Optional[List[WordPair]] = None
     contexts: Dict[str, List[str]] = {}
-    for name, read in _crw_files(path):
-        parts = Path(name).parts
-        if parts[-1] == pairs_name:
-            pairs = parse_pairs(read().splitlines(), f"{path}!{name}")
-        elif len(parts) >= 2 and parts[-2] == "context" and parts[-1].endswith(".txt"):
-            contexts[parts[-1][:-4]] = [s for s in read().splitlines() if s.strip()]
+    fix = "pass crw-dev.tar.gz as downloaded, or its unpacked folder"
+    try:
+        for name, read in _crw_files(path):
+            parts = Path(name).parts
+            if parts[-1] == pairs_name:
+                pairs = parse_pairs(read().splitlines(), f"{path}!{name}")
+            elif len(parts) >= 2 and parts[-2] == "context" and parts[-1].endswith(".txt"):
+                contexts[parts[-1][:-4]] = [s for s in read().splitlines() if s.strip()]
+    except tarfile.ReadError as err:
+        raise ValueError(f"{path} is neither a folder nor a tar archive; {fix}.") from err
+    except (tarfile.TarError, EOFError, zlib.error, OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} could not be read ({err}); {fix}.") from err
     if pairs is None:
         raise ValueError(f"{path} holds no {pairs_name}; is it the CRW-dev data?")
     return SimilarityData(pairs, contexts)
