@@ -47,8 +47,8 @@ setup(
         "spacy_misc": [
             "bertram.WordfreqFrequency.v1 = spacy_bertram.frequency:make_wordfreq_frequency",
             "bertram.CorpusFrequency.v1 = spacy_bertram.frequency:make_corpus_frequency",
-            "bertram.RareWordFilter.v1 = spacy_bertram.frequency:make_rare_word_filter_v1",
-            "bertram.RareWordFilter.v2 = spacy_bertram.frequency:make_rare_word_filter",
+            "bertram.RareWordFilter.v1 = spacy_bertram.frequency:make_rare_word_filter",
+            "bertram.RareWordFilter.v2 = spacy_bertram.frequency:make_rare_word_filter_v2",
             "bertram.SubstitutionDictionary.v1 = spacy_bertram.rarify.substitutions:make_substitution_dictionary",
         ],
         "spacy_augmenters": [

@@ -19,7 +19,7 @@ from typing import Dict, List
 
 import torch
 
-from spacy_bertram.model import BertramModel, ContextTokenizer, NgramVocab
+from spacy_bertram.model import BertramModel, ContextTokenizer, NgramVocab, infer_vectors
 from spacy_bertram.util import default_encoder_path
 
 BROWN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nltk" / "brown.zip"
@@ -70,7 +70,7 @@ def time_plain(model: BertramModel, batches) -> float:
 
 def time_bertram(model: BertramModel, contexts, n_contexts: int, batch_size: int) -> float:
     start = time.perf_counter()
-    model.infer_vectors(contexts, max_contexts=n_contexts, batch_size=batch_size)
+    infer_vectors(model, contexts, max_contexts=n_contexts, batch_size=batch_size)
     if model.device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start
@@ -121,7 +121,7 @@ def main() -> None:
         subset = dict(list(contexts.items())[: args.single_words])
         start = time.perf_counter()
         for word, word_contexts in subset.items():
-            model.infer_vectors({word: word_contexts}, max_contexts=args.contexts, batch_size=args.batch_size)
+            infer_vectors(model, {word: word_contexts}, max_contexts=args.contexts, batch_size=args.batch_size)
         single = time.perf_counter() - start
         batched = time_bertram(model, subset, args.contexts, args.batch_size)
         print(f"one word at a time ({len(subset)} words): {single:.2f} s vs batched {batched:.2f} s "

@@ -9,20 +9,24 @@ keep_whole_words), it also shows those and the split words apart.
 
     PYTHONPATH=. python benchmarks/train.py                # cache ratio
     PYTHONPATH=. python benchmarks/train.py --quality --output /work/artifacts/bertram-minilm-add
+
+Every `TrainingConfig` setting is an option (see `--help`); the benchmark's own
+defaults are in `DEFAULTS`.
 """
-import argparse
 import io
 import json
 import tempfile
 import time
 import zipfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, List, Optional
 
 import torch
+import typer
 
 from spacy_bertram.contexts import ContextStore
-from spacy_bertram.model import BertramModel, NgramVocab
+from spacy_bertram.model import BertramModel, NgramVocab, word_pieces
+from spacy_bertram.cli.config_options import ConfigOptions
 from spacy_bertram.training import (
     OtaConfig,
     StageConfig,
@@ -32,12 +36,14 @@ from spacy_bertram.training import (
     read_training_words,
     train_bertram,
 )
-from spacy_bertram.training.ota import word_piece_ids
 from spacy_bertram.training.stages import encode_context_cache, train_end_to_end, train_on_cache
 from spacy_bertram.training.trainer import select_training_words
 from spacy_bertram.util import default_encoder_path
 
 DATA = Path("/work/shared/data/nltk")
+# A few-million-word corpus has few words with the paper's 100 occurrences.
+DEFAULTS = TrainingConfig(min_count=10, held_out=0.1, max_contexts=16)
+OPTIONS = ConfigOptions(DEFAULTS, flat=("model",))
 
 
 def corpus_sentences(names) -> Iterator[str]:
@@ -64,9 +70,10 @@ def build_store(path: Path, corpora) -> Path:
     return path
 
 
-def cache_ratio(args) -> None:
-    store = build_store(Path(args.store), args.corpora)
-    words = read_training_words(store, max_words=args.words, max_contexts=args.contexts, seed=0)
+def cache_ratio(config: TrainingConfig, store: Path) -> None:
+    """Stage 1's epoch time with and without the context cache (max_words default: 300)."""
+    contexts = config.max_contexts
+    words = read_training_words(store, max_words=config.max_words or 300, max_contexts=contexts, seed=0)
     encoder = default_encoder_path()
     vocab = NgramVocab.build(words)
     model = BertramModel.from_encoder(encoder, ngram_vocab=vocab, mode="context", max_seq_length=96)
@@ -77,13 +84,13 @@ def cache_ratio(args) -> None:
     print(f"{len(words)} words, {n_contexts} contexts, torch threads {torch.get_num_threads()}")
 
     started = time.perf_counter()
-    cache = encode_context_cache(model, words, max_contexts=args.contexts)
+    cache = encode_context_cache(model, words, max_contexts=contexts)
     cache_build = time.perf_counter() - started
     started = time.perf_counter()
-    train_on_cache(model, cache, targets, config, ["mimicking", "output"], sample_range=(4, args.contexts), seed=0, desc="context")
+    train_on_cache(model, cache, targets, config, ["mimicking", "output"], sample_range=(4, contexts), seed=0, desc="context")
     cached_epoch = time.perf_counter() - started
     started = time.perf_counter()
-    train_end_to_end(model, words, targets, config, ["mimicking", "output"], sample_range=(4, args.contexts), seed=0)
+    train_end_to_end(model, words, targets, config, ["mimicking", "output"], sample_range=(4, contexts), seed=0)
     uncached_epoch = time.perf_counter() - started
     print(f"cache build (one encoder pass): {cache_build:.2f}s")
     print(f"stage-1 epoch on the cache:      {cached_epoch:.3f}s")
@@ -91,29 +98,9 @@ def cache_ratio(args) -> None:
     print(f"ratio uncached / cached epoch: {uncached_epoch / cached_epoch:.0f}x")
 
 
-def quality(args) -> None:
-    store = build_store(Path(args.store), args.corpora)
-    config = TrainingConfig(
-        mode="add",
-        min_count=args.min_count,
-        max_words=args.words,
-        max_contexts=args.contexts,
-        held_out=args.held_out,
-        validation=args.validation,
-        context=StageConfig(args.context_epochs, args.context_lr, 48),
-        form=StageConfig(args.form_epochs, 0.01, 64),
-        combined=StageConfig(args.combined_epochs, args.combined_lr, 48),
-        ota=OtaConfig(steps=args.ota_steps),
-        max_seq_length=args.max_seq_length,
-        wordpiece_residual=args.wordpiece_residual,
-        wordpiece_map=args.wordpiece_map,
-        keep_whole_words=args.keep_whole_words,
-        context_weight=args.context_weight if args.context_blend else None,
-        form_misspellings=args.form_misspellings,
-    )
-    output = Path(args.output)
+def quality(config: TrainingConfig, store: Path, output: Path, targets_cache: Optional[str], progress: bool) -> None:
     started = time.perf_counter()
-    train_bertram(default_encoder_path(), store, output, config, cache_dir=args.targets_cache, show_progress=args.progress)
+    train_bertram(default_encoder_path(), store, output, config, cache_dir=targets_cache, show_progress=progress)
     seconds = time.perf_counter() - started
 
     # The run's held-out words (never trained on, not used to fit the wordpiece map or
@@ -121,9 +108,9 @@ def quality(args) -> None:
     # tokenizer keeps whole (their target is their own row) and words it splits.
     final = BertramModel.from_pretrained(output)
     train, validation, held_out = select_training_words(store, config, final.tokenizer)
-    targets = compute_targets(final.encoder, final.tokenizer, sorted(held_out), ota=config.ota, cache_dir=args.targets_cache or output / "cache")
+    targets = compute_targets(final.encoder, final.tokenizer, sorted(held_out), ota=config.ota, cache_dir=targets_cache or output / "cache")
     held_out = {w: c for w, c in held_out.items() if w in targets}
-    split = {w: c for w, c in held_out.items() if len(word_piece_ids(final.tokenizer, w)) > 1}
+    split = {w: c for w, c in held_out.items() if len(word_pieces(final.tokenizer, [w])[0]) > 1}
     whole = {w: c for w, c in held_out.items() if w not in split}
     columns = [(f"all ({len(held_out)})", held_out)]
     if whole and split:
@@ -133,10 +120,10 @@ def quality(args) -> None:
         target = torch.stack([targets[w] for w in subset])
         return float(torch.nn.functional.cosine_similarity(vectors, target, dim=1).mean())
 
-    rows = [("mean of wordpiece embeddings", [cosine(final.wordpiece_mean(sorted(s)), sorted(s)) for _, s in columns])]
+    rows = [("mean of wordpiece embeddings", [cosine(final.wordpiece_base(sorted(s)).mean, sorted(s)) for _, s in columns])]
     if final.has_part("wordpiece"):
         with torch.no_grad():
-            rows.append(("wordpiece mean + fitted map", [cosine(final.base_vectors(sorted(s)), sorted(s)) for _, s in columns]))
+            rows.append(("wordpiece mean + fitted map", [cosine(final.wordpiece_base(sorted(s)).base, sorted(s)) for _, s in columns]))
     for name, folder in (
         ("form only (stage 2)", output / "stage2-form"),
         ("context only (stage 1)", output / "stage1-context"),
@@ -145,7 +132,7 @@ def quality(args) -> None:
         model = BertramModel.from_pretrained(folder)
         rows.append((name, [mimicking_cosine(model, s, targets) for _, s in columns]))
     print(f"\n{len(train)} training words (count >= {config.min_count}), {len(validation)} for early stopping, "
-          f"{len(held_out)} held out ({len(split)} split into wordpieces), <= {args.contexts} contexts each; "
+          f"{len(held_out)} held out ({len(split)} split into wordpieces), <= {config.max_contexts} contexts each; "
           f"training took {seconds / 60:.1f} min on {torch.get_num_threads()} threads\n")
     print("| mimicking cosine, held-out words | " + " | ".join(name for name, _ in columns) + " |")
     print("|---|" + "---:|" * len(columns))
@@ -165,49 +152,27 @@ def quality(args) -> None:
         print(f"| {name} | {r['held_out_misspelled_cosine']:.3f} | {r['known_misspelled_cosine']:.3f} |")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quality", action="store_true", help="Train and print the quality table.")
-    parser.add_argument("--store", default=str(Path(tempfile.gettempdir()) / "bertram-demo-store.sqlite"))
-    parser.add_argument("--corpora", nargs="+", default=["brown", "movie_reviews"])
-    parser.add_argument("--words", type=int, default=None, help="Training words (default: 300; all for --quality).")
-    parser.add_argument("--contexts", type=int, default=16)
-    parser.add_argument("--min-count", type=int, default=10, help="Training words' corpus count (the paper's 100 is for a 1B-token corpus).")
-    parser.add_argument("--held-out", type=float, default=0.1)
-    parser.add_argument("--validation", type=float, default=TrainingConfig.validation,
-                        help="Validation words for early stopping (TrainingConfig.validation; 0: off).")
-    parser.add_argument("--form-epochs", type=int, default=20)
-    parser.add_argument("--targets-cache", default=None, help="Folder of the per-word targets cache (default: OUTPUT/cache).")
-    parser.add_argument("--context-epochs", type=int, default=5)
-    parser.add_argument("--context-lr", type=float, default=1e-4)
-    parser.add_argument("--combined-epochs", type=int, default=3)
-    parser.add_argument("--combined-lr", type=float, default=1e-4)
-    parser.add_argument("--ota-steps", type=int, default=100)
-    parser.add_argument("--max-seq-length", type=int, default=96)
-    parser.add_argument("--output", default=str(Path(tempfile.gettempdir()) / "bertram-minilm-add"))
-    parser.add_argument("--wordpiece-residual", action=argparse.BooleanOptionalAction, default=TrainingConfig.wordpiece_residual,
-                        help="Output the wordpiece mean plus a learned correction (BertramConfig.wordpiece_residual).")
-    parser.add_argument("--wordpiece-map", action=argparse.BooleanOptionalAction, default=TrainingConfig.wordpiece_map,
-                        help="Correct a split word's wordpiece mean by a fitted linear map (BertramConfig.wordpiece_map).")
-    parser.add_argument("--keep-whole-words", action=argparse.BooleanOptionalAction, default=TrainingConfig.keep_whole_words,
-                        help="Words the tokenizer keeps whole keep their own embedding row (BertramConfig.keep_whole_words).")
-    parser.add_argument("--context-weight", type=float, default=TrainingConfig.context_weight,
-                        help="Blend weight of the whole-vector context part before it is fitted (TrainingConfig.context_weight).")
-    parser.add_argument("--context-blend", action=argparse.BooleanOptionalAction, default=True,
-                        help="Blend a whole-vector context part into the form vector; off: a residual context part.")
-    parser.add_argument("--form-misspellings", type=int, default=TrainingConfig.form_misspellings,
-                        help="Misspellings of each known word in the form stage (TrainingConfig.form_misspellings).")
-    parser.add_argument("--progress", action="store_true")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (1 is faster on a busy machine).")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.quality:
-        quality(args)
+@OPTIONS
+def main(
+    quality_table: bool = typer.Option(False, "--quality", help="Train and print the quality table."),
+    store: Path = typer.Option(Path(tempfile.gettempdir()) / "bertram-demo-store.sqlite", help="Context store, built from the corpora when missing."),
+    corpora: List[str] = typer.Option(["brown", "movie_reviews"], help="nltk corpora of the store."),
+    output: Path = typer.Option(Path(tempfile.gettempdir()) / "bertram-minilm-add", help="Folder of the --quality run."),
+    targets_cache: Optional[str] = typer.Option(None, help="Folder of the per-word targets cache (default: OUTPUT/cache)."),
+    progress: bool = typer.Option(False, help="Show progress bars."),
+    threads: Optional[int] = typer.Option(None, help="torch threads (1 is faster on a busy machine)."),
+    **settings,
+) -> None:
+    """Stage-1 cache ratio, or with --quality a short training run's quality table."""
+    config = OPTIONS.build(settings)
+    if threads:
+        torch.set_num_threads(threads)
+    store = build_store(store, corpora)
+    if quality_table:
+        quality(config, store, output, targets_cache, progress)
     else:
-        args.words = args.words or 300
-        cache_ratio(args)
+        cache_ratio(config, store)
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

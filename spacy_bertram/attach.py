@@ -36,7 +36,7 @@ def attach_bertram(
 
     store: SQLite context store for rare words (None: the pipeline's own, if any).
     mode: "slash" (the paper's protocol) or "replace", for every bertram transformer.
-    in_domain: also take contexts from the texts the pipeline sees.
+    in_domain: also take contexts from the texts of each batch the pipeline processes.
     max_contexts: most contexts per word (None: the pipeline's setting).
     Save the result with `nlp.to_disk`; it bundles the BERTRAM model.
     """

@@ -20,7 +20,7 @@ def _token_vector(token: Token) -> Optional[numpy.ndarray]:
 
 
 def register_extensions() -> None:
-    """Register the attributes once; safe to call many times."""
+    """Register the attributes (done once, when this module is imported)."""
     if not Doc.has_extension("bertram_vectors"):
         Doc.set_extension("bertram_vectors", default=None)
     if not Doc.has_extension("bertram_rare"):
@@ -33,13 +33,10 @@ def register_extensions() -> None:
 
 def doc_vectors(doc: Doc) -> Dict[int, numpy.ndarray]:
     """The doc's rare-word vectors ({} when the component has not run or found none)."""
-    if not Doc.has_extension("bertram_vectors"):
-        return {}
     return doc._.bertram_vectors or {}
 
 
 def set_doc_vectors(doc: Doc, rare: List[int], vectors: Dict[int, numpy.ndarray]) -> None:
-    register_extensions()
     doc._.bertram_rare = list(rare)
     doc._.bertram_vectors = dict(vectors)
 

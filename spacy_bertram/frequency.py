@@ -13,8 +13,7 @@ word of running text) and `is_rare(word)`. Two are provided:
   the paper) occurrences.
 
 `RareWordFilter` decides which tokens may be rare at all (never punctuation,
-numbers, URLs, e-mails or the encoder's special tokens) and the form under which a
-word is looked up (lower-cased for an uncased encoder).
+numbers, URLs, e-mails or the encoder's special tokens).
 """
 import math
 from abc import ABC, abstractmethod
@@ -26,10 +25,10 @@ from spacy.lexeme import Lexeme
 from spacy.tokens import Token
 
 from .contexts.store import ContextStore, english_tokenizer
+from .model.encoder import load_tokenizer
 
 DEFAULT_ZIPF_THRESHOLD = 2.0
 DEFAULT_MIN_COUNT = 100
-_CASE_PROBE = "Hello World THE Quick"
 
 
 class FrequencySource(ABC):
@@ -146,58 +145,28 @@ class CorpusFrequency(FrequencySource):
         return {**self.__dict__, "_counts": {}, "_total": None}
 
 
-def encoder_is_uncased(name_or_path: Union[str, Path]) -> bool:
-    """Whether a Hugging Face tokenizer (a local folder) ignores case.
-
-    Decided by behaviour, so it holds for any tokenizer: an uncased one splits a
-    mixed-case probe exactly like its lower-cased form.
-    """
-    tokenizer = _load_tokenizer(name_or_path)
-    return tokenizer.tokenize(_CASE_PROBE) == tokenizer.tokenize(_CASE_PROBE.lower())
-
-
 def encoder_special_tokens(name_or_path: Union[str, Path]) -> List[str]:
     """The tokenizer's special tokens ([CLS], <s>, [MASK], ...)."""
-    return list(_load_tokenizer(name_or_path).all_special_tokens)
-
-
-def _load_tokenizer(name_or_path: Union[str, Path]):
-    from transformers import AutoTokenizer
-
-    from .util import resolve_encoder_path
-
-    path = resolve_encoder_path(name_or_path)
-    if not Path(path).exists():
-        raise FileNotFoundError(
-            f"No encoder folder at {path}. Pass the folder of a local Hugging Face "
-            f"encoder (models are never downloaded), or 'default' for the offline MiniLM."
-        )
-    return AutoTokenizer.from_pretrained(path)
+    return list(load_tokenizer(name_or_path).all_special_tokens)
 
 
 class RareWordFilter:
-    """Which tokens may be rare, and the form under which they are looked up.
+    """Which tokens may be rare at all.
 
     Callable on a spaCy Token or a plain string. Never rare: whitespace,
     punctuation, numbers, URLs, e-mail addresses and the encoder's special tokens.
     alpha_only (default): only purely alphabetic words; otherwise any word with a
-    letter in it (e.g. "covid-19", "o'clock"). lowercase: look words up
-    lower-cased, as an uncased encoder sees them (`from_encoder` decides).
+    letter in it (e.g. "covid-19", "o'clock").
     """
 
-    def __init__(self, alpha_only: bool = True, lowercase: bool = False, special_tokens: Iterable[str] = ()) -> None:
+    def __init__(self, alpha_only: bool = True, special_tokens: Iterable[str] = ()) -> None:
         self.alpha_only = alpha_only
-        self.lowercase = lowercase
         self.special_tokens = frozenset(special_tokens)
 
     @classmethod
     def from_encoder(cls, name_or_path: Union[str, Path], alpha_only: bool = True) -> "RareWordFilter":
-        """A filter whose case handling and special tokens follow the encoder's tokenizer."""
-        return cls(
-            alpha_only=alpha_only,
-            lowercase=encoder_is_uncased(name_or_path),
-            special_tokens=encoder_special_tokens(name_or_path),
-        )
+        """A filter that never flags the encoder tokenizer's special tokens."""
+        return cls(alpha_only=alpha_only, special_tokens=encoder_special_tokens(name_or_path))
 
     def __call__(self, word: Union[Token, str]) -> bool:
         if isinstance(word, Token):
@@ -214,11 +183,6 @@ class RareWordFilter:
         if self.alpha_only:
             return text.isalpha()
         return any(c.isalpha() for c in text)
-
-    def key(self, word: Union[Token, str]) -> str:
-        """The lookup form of a word: lower-cased for uncased encoders."""
-        text = word.text if isinstance(word, Token) else word
-        return text.lower() if self.lowercase else text
 
 
 @spacy.registry.misc("bertram.WordfreqFrequency.v1")
@@ -237,6 +201,19 @@ def make_corpus_frequency(store_path: str, min_count: int = DEFAULT_MIN_COUNT) -
     return CorpusFrequency(store_path, min_count=min_count)
 
 
+@spacy.registry.misc("bertram.RareWordFilter.v2")
+def make_rare_word_filter_v2(
+    alpha_only: bool = True,
+    encoder: Optional[str] = None,
+    special_tokens: Optional[List[str]] = None,
+) -> RareWordFilter:
+    """With `encoder`, its tokenizer's special tokens are never rare either."""
+    specials = list(special_tokens or [])
+    if encoder is not None:
+        specials += encoder_special_tokens(encoder)
+    return RareWordFilter(alpha_only=alpha_only, special_tokens=specials)
+
+
 @spacy.registry.misc("bertram.RareWordFilter.v1")
 def make_rare_word_filter(
     alpha_only: bool = True,
@@ -244,10 +221,5 @@ def make_rare_word_filter(
     encoder: Optional[str] = None,
     special_tokens: Optional[List[str]] = None,
 ) -> RareWordFilter:
-    """With `encoder`, case handling and special tokens come from its tokenizer."""
-    specials = list(special_tokens or [])
-    if encoder is not None:
-        specials += encoder_special_tokens(encoder)
-        if lowercase is None:
-            lowercase = encoder_is_uncased(encoder)
-    return RareWordFilter(alpha_only=alpha_only, lowercase=bool(lowercase), special_tokens=specials)
+    """v2 as configs saved by 0.1.0 name it; their `lowercase` never had an effect."""
+    return make_rare_word_filter_v2(alpha_only, encoder, special_tokens)

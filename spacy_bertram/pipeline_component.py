@@ -2,15 +2,14 @@
 
 It runs before the `transformer` component, whose "bertram.TransformerModel.v1"
 architecture reads `Doc._.bertram_vectors` and feeds the vectors to the encoder in
-place of (or beside) the rare words' wordpieces.
+place of (or beside) the rare words' wordpieces. The component is a thin Pipe: the
+model lives in `model/`, the contexts it reads in `contexts/pipeline_store.py`, the
+vectors it keeps in `vector_cache.py`.
 """
 import os
-import shutil
-import sqlite3
+import re
 import tempfile
 import warnings
-from collections import OrderedDict
-from multiprocessing.util import Finalize
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -23,24 +22,25 @@ from spacy.pipeline import Pipe
 from spacy.tokens import Doc, Token
 from spacy.training import Example
 
-from .contexts.store import ContextStore
-from .extensions import register_extensions, set_doc_vectors
+from .contexts.pipeline_store import PipelineStore, doc_contexts
+from .extensions import set_doc_vectors
 from .frequency import FrequencySource
-from .model import BertramModel
+from .model import BertramModel, infer_vectors
+from .model.modeling_bertram import ENCODER_DIR
 from .util import get_torch_device
+from .vector_cache import VectorCache
 
-# Tokens on each side of a rare word that make its in-domain context when the doc
-# has no sentence boundaries (bertram runs before any parser or senter).
-CONTEXT_WINDOW = 32
-# Most words whose vectors stay cached; the least recently used go first.
-CACHE_SIZE = 100_000
 MODEL_DIR = "model"
 STORE_FILE = "store.sqlite"
+# What a saved component bundles: {MODEL_DIR: bool, STORE_FILE: bool}.
+BUNDLE_FILE = "cfg"
+# The only files `to_bytes` writes, so the only names `from_bytes` accepts.
+_BYTES_NAME = re.compile(r"cfg|store\.sqlite|model/(encoder/)?[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 DEFAULT_CONFIG = {
     "model_path": None,
     "frequency": {"@misc": "bertram.WordfreqFrequency.v1"},
-    "rare_filter": {"@misc": "bertram.RareWordFilter.v1"},
+    "rare_filter": {"@misc": "bertram.RareWordFilter.v2"},
     "store_path": None,
     "max_contexts": 32,
     "in_domain": True,
@@ -75,14 +75,19 @@ def make_bertram(
 
     model_path (Optional[str]): Folder of a trained BERTRAM model (`save_pretrained`).
         None flags rare words without vectors. A pipeline saved with a model loads
-        it from its own folder instead.
+        only the copy it bundles (never this path of the machine that saved it).
     frequency (FrequencySource): Decides which words are rare.
-    rare_filter (Callable[[Token], bool]): Whether a token may be rare at all.
-    store_path (Optional[str]): SQLite context store with contexts for rare words.
+    rare_filter (Callable[[Token], bool]): Whether a token may be rare at all. A token
+        containing NUL is never rare.
+    store_path (Optional[str]): SQLite context store with contexts for rare words. It
+        must exist; it is opened read-only and never modified.
     max_contexts (int): Most contexts per word given to the model.
-    in_domain (bool): Add the contexts of rare words the pipeline sees to the store
-        before inferring. They go to a private temporary copy of the store (one per
-        process), so the file at `store_path` is never modified.
+    in_domain (bool): Also take contexts from the texts being processed: the sentence
+        (or the doc, or a window of 32 tokens each side) of every rare token in the
+        current batch of `nlp.pipe` (one doc for `nlp(text)`). They are sampled with
+        the store's contexts as if indexed into it; nothing is kept between batches,
+        so a doc's vectors depend only on its batch and the store, never on earlier
+        batches, `n_process` or the order of the docs in the batch.
     batch_size (int): Contexts per forward pass of the BERTRAM model.
     device (str): "auto" (GPU when spaCy uses one), "cpu", "cuda:0", ...
     include_store (bool): Save the context store with the pipeline.
@@ -109,9 +114,9 @@ class Bertram(Pipe):
     keep_whole_words, a word its tokenizer keeps whole) are flagged but get no vector:
     the transformer already reads exactly that row for them.
 
-    Vectors are cached per word and recomputed only when the word's contexts in the
-    store change. `pipe` batches across docs: one store query and one model call
-    per batch, and none for a batch without rare words.
+    Vectors are cached per word and recomputed only when the word's contexts change.
+    `pipe` batches across docs: one store query and one model call per batch, and
+    none for a batch without rare words.
     """
 
     def __init__(
@@ -147,52 +152,23 @@ class Bertram(Pipe):
             "device": device,
             "include_store": include_store,
         }
-        self._bertram_model: Optional[BertramModel] = None
-        self._model_resolved = False
-        self._lowercase = True  # set from the model's config when it loads
-        # The store file to open (the configured one, or one saved with the pipeline)
-        # and whether it belongs to the pipeline, so in-domain writes go to a copy.
-        self._store_source: Optional[Path] = None if store_path is None else Path(store_path)
-        self._store_bundled = False
-        self.clear_cache()
-        self._reset_process_state()
-        register_extensions()
-
-    def clear_cache(self) -> None:
-        """Forget cached vectors and rarity decisions (they are rebuilt on demand)."""
-        self._rare_words: Dict[str, bool] = {}
-        self._cache: "OrderedDict[str, Tuple[int, numpy.ndarray]]" = OrderedDict()
-
-    def _reset_process_state(self) -> None:
-        """State of one process (the store connection): opened lazily, never shared."""
+        self.contexts = PipelineStore(store_path)
+        self.vectors = VectorCache()
         self._pid = os.getpid()
-        self._store: Optional[ContextStore] = None
-        self._private_folder: Optional[str] = None
-        self._added: set = set()
-
-    def _check_process(self) -> None:
-        if self._pid != os.getpid():
-            # A forked worker of nlp.pipe(n_process=...). The OpenMP thread pool that
-            # torch used in the parent does not survive fork, so torch must run
-            # single-threaded here or it hangs; the store gets its own connection.
-            torch.set_num_threads(1)
-            self._reset_process_state()
+        self._use_model(model_path)
 
     def __reduce__(self):
         # Pipe is a Cython class whose generated pickling would skip __getstate__.
         return (self.__class__.__new__, (self.__class__,), self.__getstate__())
 
     def __getstate__(self) -> Dict[str, Any]:
-        state = dict(self.__dict__)
-        for key in ("_pid", "_store", "_private_folder", "_added", "_rare_words", "_cache"):
-            state.pop(key)
+        state = {**self.__dict__, "_rare_words": {}}
         state.pop("_bytes_dir", None)  # the parent keeps the folder alive
         return state
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self.clear_cache()
-        self._reset_process_state()
+        self._pid = os.getpid()
 
     def __call__(self, doc: Doc) -> Doc:
         """Flag the rare tokens of one doc and set their vectors."""
@@ -211,40 +187,33 @@ class Bertram(Pipe):
 
     def predict(self, docs: Sequence[Doc]) -> Predictions:
         """Find the rare tokens of a batch and the vectors of their words."""
-        self._check_process()
+        if self._pid != os.getpid():
+            # A forked worker of nlp.pipe(n_process=...): the OpenMP thread pool that
+            # torch used in the parent does not survive fork, so run single-threaded.
+            torch.set_num_threads(1)
+            self._pid = os.getpid()
         rare = [self._rare_indices(doc) for doc in docs]
         model = self.bertram_model
         if model is None or not any(rare):
             return rare, {}
-        keys = {
-            doc[i].text: self._word_key(doc[i]) for doc, idx in zip(docs, rare) for i in idx
-        }
-        store = self._open_store()
-        if store is not None and self.cfg["in_domain"]:
-            self._add_in_domain(store, docs, rare)
+        lower = model.config.lowercase_ngrams  # then one vector serves every case of a word
+        tokens = [doc[i] for doc, indices in zip(docs, rare) for i in indices]
+        keys = {token.text: token.lower_ if lower else token.text for token in tokens}
         # A word the model would give its own embedding row is left as the
         # transformer sees it anyway: no contexts, no model call, no slash copy.
         candidates = sorted(set(keys.values()))
-        words = [w for w, own in zip(candidates, model.keeps_own_row(candidates)) if not own]
-        found = self._contexts(store, words)
-        contexts = {word: found.get(word.lower(), []) for word in words}
-        vectors, todo = {}, {}
-        for word in words:
-            fingerprint = hash(tuple(contexts[word]))
-            cached = self._cache.get(word)
-            if cached is not None and cached[0] == fingerprint:
-                self._cache.move_to_end(word)
-                vectors[word] = cached[1]
-            else:
-                todo[word] = contexts[word]
+        words = [w for w, own in zip(candidates, model.wordpiece_base(candidates).own_row) if not own]
+        in_domain = [c for doc, i in zip(docs, rare) for c in doc_contexts(doc, i)] if self.cfg["in_domain"] else []
+        contexts = self.contexts.contexts(words, self.cfg["max_contexts"], in_domain)
+        vectors = {word: self.vectors.get(word, contexts[word]) for word in words}
+        todo = {word: contexts[word] for word, vector in vectors.items() if vector is None}
         if todo:
-            inferred = model.infer_vectors(
-                todo, max_contexts=self.cfg["max_contexts"], batch_size=self.cfg["batch_size"]
-            )
+            settings = {"max_contexts": self.cfg["max_contexts"], "batch_size": self.cfg["batch_size"]}
+            inferred = infer_vectors(model, todo, **settings)
             for word, vector in inferred.items():
-                self._cache_put(word, hash(tuple(todo[word])), vector)
+                self.vectors.put(word, todo[word], vector)
                 vectors[word] = vector
-        return rare, {text: vectors[key] for text, key in keys.items() if key in vectors}
+        return rare, {text: vectors[key] for text, key in keys.items() if vectors.get(key) is not None}
 
     def set_annotations(self, docs: Sequence[Doc], predictions: Predictions) -> None:
         """Write the rare indices and their vectors to the docs."""
@@ -268,224 +237,164 @@ class Bertram(Pipe):
         """
         if nlp is not None:
             check_pipeline(nlp, self.name)
-        if isinstance(model, BertramModel):
-            self._set_model(model)
-        elif model is not None:
-            self.cfg["model_path"] = str(model)
-            self._bertram_model, self._model_resolved = None, False
+        if model is not None:
+            if not isinstance(model, BertramModel):
+                self.cfg["model_path"] = str(model)
+            self._use_model(model)
         if store is not None:
             self.cfg["store_path"] = str(store)
-            self._set_store_source(store, bundled=False)
-        self._open_store()  # fail now, not at the first doc, on a missing file
+            self._use_store(store)
+        self.contexts.open()  # fail now, not at the first doc, on a missing or bad file
         if self.bertram_model is None:
             warnings.warn(
                 f"bertram: no BERTRAM model is configured, so '{self.name}' flags rare "
                 "words without vectors. Set model_path in [components.bertram] to a "
-                "folder saved by BertramModel.save_pretrained."
+                "folder saved by BertramModel.save_pretrained.",
+                stacklevel=2,
             )
+
+    @property
+    def bertram_model(self) -> Optional[BertramModel]:
+        """The BERTRAM model (model_path is loaded on first use); None when there is none."""
+        if self._model is not None and not isinstance(self._model, BertramModel):
+            self._model = load_model(Path(self._model), bundled=False, device=self.cfg["device"])
+        return self._model
+
+    def clear_cache(self) -> None:
+        """Forget cached vectors and rarity decisions (they are rebuilt on demand)."""
+        self.vectors.clear()
+        self._rare_words: Dict[str, bool] = {}
+
+    def _use_model(self, model: Union[None, str, Path, BertramModel]) -> None:
+        self._model = model
+        self.clear_cache()
+
+    def _use_store(self, path: Optional[Union[str, Path]]) -> None:
+        self.contexts.close()
+        self.contexts = PipelineStore(path)
+        self.clear_cache()
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
         """Save the BERTRAM model with its encoder (and the store if `include_store`)."""
-        serialize: Dict[str, Callable[[Path], None]] = {}
         model = self.bertram_model
+        writers: Dict[str, Callable[[Path], None]] = {}
         if model is not None:
-            serialize[MODEL_DIR] = lambda p: model.save_pretrained(p, save_encoder=True)
-        store_file = self._store_file() if self.cfg["include_store"] else None
-        if store_file is not None:
-            serialize[STORE_FILE] = lambda p: _copy_sqlite(store_file, p)
-        util.to_disk(path, serialize, exclude)
+            writers[MODEL_DIR] = lambda p: model.save_pretrained(p, save_encoder=True)
+        if self.cfg["include_store"] and self.contexts.open() is not None:
+            writers[STORE_FILE] = self.contexts.copy_to
+        bundles = {name: name in writers and name not in exclude for name in (MODEL_DIR, STORE_FILE)}
+        util.to_disk(path, {BUNDLE_FILE: lambda p: srsly.write_json(p, bundles), **writers}, exclude)
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "Bertram":
-        """Load what `to_disk` saved."""
+        """Load what `to_disk` saved: a bundled model or store, never the saving machine's paths.
+
+        The config's model_path applies only to a pipeline saved without a model (it can
+        only have been set when loading), and not at all to one saved by 0.1.0.
+        """
         path = Path(path)
-        deserialize: Dict[str, Callable[[Path], None]] = {}
-        if (path / MODEL_DIR).exists():
-            deserialize[MODEL_DIR] = self._load_model
-        if (path / STORE_FILE).exists():
-            deserialize[STORE_FILE] = lambda p: self._set_store_source(p, bundled=True)
-        util.from_disk(path, deserialize, exclude)
+        bundles = _read_bundles(path)
+        if not (path / BUNDLE_FILE).exists() and not bundles[MODEL_DIR]:
+            self._use_model(None)  # 0.1.0: its model_path may be the saving machine's
+        readers: Dict[str, Callable[[Path], None]] = {
+            MODEL_DIR: lambda p: self._use_model(load_model(p, bundled=True, device=self.cfg["device"])),
+            STORE_FILE: lambda p: self._use_store(_check_bundled(p)),
+        }
+        util.from_disk(path, {name: read for name, read in readers.items() if bundles.get(name)}, exclude)
         return self
 
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
         """Serialize the model folder's files (and the store if `include_store`)."""
         with tempfile.TemporaryDirectory() as tmp:
             self.to_disk(tmp, exclude=exclude)
-            files = {
-                str(file.relative_to(tmp)): file.read_bytes()
-                for file in sorted(Path(tmp).rglob("*"))
-                if file.is_file()
-            }
-        return srsly.msgpack_dumps(files)
+            return _pack_folder(Path(tmp))
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "Bertram":
-        """Load what `to_bytes` made; a store is kept in a temporary folder."""
-        files: Dict[str, bytes] = srsly.msgpack_loads(bytes_data)
+        """Load what `to_bytes` made (untrusted: only the names it writes are accepted)."""
+        files = _unpack_files(bytes_data)  # checked before anything is written
         self._bytes_dir = tempfile.TemporaryDirectory(prefix="bertram-")
-        for name, data in files.items():
-            target = Path(self._bytes_dir.name) / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+        _write_files(files, Path(self._bytes_dir.name))
         return self.from_disk(self._bytes_dir.name, exclude=exclude)
 
     def _rare_indices(self, doc: Doc) -> List[int]:
-        rare_words = self._rare_words
-        indices = []
+        known = self._rare_words  # decided once per word form
         for token in doc:
-            text = token.text
-            is_rare = rare_words.get(text)
-            if is_rare is None:
-                is_rare = rare_words[text] = bool(
-                    self.rare_filter(token) and self.frequency.is_rare(text)
-                )
-            if is_rare:
-                indices.append(token.i)
-        return indices
+            if token.text not in known:
+                # A NUL byte cannot be a store key (SQLite cuts strings there).
+                rare = "\x00" not in token.text and self.rare_filter(token) and self.frequency.is_rare(token.text)
+                known[token.text] = bool(rare)
+        return [token.i for token in doc if known[token.text]]
 
-    def _word_key(self, token: Token) -> str:
-        return token.lower_ if self._lowercase else token.text
 
-    @property
-    def bertram_model(self) -> Optional[BertramModel]:
-        """The BERTRAM model: loaded from `model_path` on first use, None if unset."""
-        if not self._model_resolved:
-            self._model_resolved = True
-            if self._bertram_model is None and self.cfg["model_path"] is not None:
-                path = Path(self.cfg["model_path"])
-                if not path.exists():
-                    raise ValueError(
-                        f"bertram: model_path '{path}' does not exist. Point model_path "
-                        "in [components.bertram] at a folder saved by "
-                        "BertramModel.save_pretrained, or set it to null to only flag "
-                        "rare words."
-                    )
-                self._load_model(path)
-        return self._bertram_model
-
-    def _load_model(self, path: Path) -> None:
-        device = get_torch_device(self.cfg["device"])
-        self._set_model(BertramModel.from_pretrained(path, device=device))
-
-    def _set_model(self, model: BertramModel) -> None:
-        self._bertram_model = model
-        self._model_resolved = True
-        # The model masks contexts case-insensitively, so case only matters to its form.
-        self._lowercase = model.config.lowercase_ngrams
-        self._cache.clear()
-
-    def _set_store_source(self, path: Optional[Union[str, Path]], *, bundled: bool) -> None:
-        self._close_store()
-        self._store_source = None if path is None else Path(path)
-        self._store_bundled = bundled
-        self._cache.clear()
-
-    def _store_file(self) -> Optional[Path]:
-        """The file the component reads contexts from (a private copy if in-domain)."""
-        store = self._open_store()
-        return None if store is None else Path(store.path)
-
-    def _open_store(self) -> Optional[ContextStore]:
-        """Open the store once per process: lazily, so the component pickles without it."""
-        self._check_process()
-        if self._store is not None:
-            return self._store
-        source, in_domain = self._store_source, self.cfg["in_domain"]
-        if source is None and not in_domain:
-            return None
-        if source is not None and not source.exists() and (self._store_bundled or not in_domain):
-            raise ValueError(
-                f"bertram: the context store '{source}' does not exist. Build it with "
-                "ContextStore.add_sentences (or the corpus indexer), fix store_path in "
-                "[components.bertram], or set in_domain = true to collect contexts "
-                "from the texts the pipeline sees."
-            )
-        path = source
-        if in_domain:
-            # Never write into the configured store or a saved pipeline: in-domain
-            # contexts go to a private copy, so other pipelines and reruns see the
-            # corpus store unchanged.
-            path = self._private_store_path()
-            if source is not None:
-                _copy_sqlite(source, path)
-        # None: keep the cap and seed recorded in the store.
-        self._store = ContextStore(
-            path, max_contexts_per_word=None, seed=None, read_only=not in_domain
+def _read_bundles(path: Path) -> Dict[str, bool]:
+    """What a saved component bundles; one saved by 0.1.0 (no record) bundles what it holds."""
+    record = path / BUNDLE_FILE
+    if not record.exists():
+        return {name: (path / name).exists() for name in (MODEL_DIR, STORE_FILE)}
+    try:
+        saved = srsly.read_json(record)
+    except ValueError:
+        saved = None
+    if not isinstance(saved, dict) or not all(isinstance(saved.get(n), bool) for n in (MODEL_DIR, STORE_FILE)):
+        raise ValueError(
+            f"bertram: {record} does not say what the saved component bundles "
+            f'(expected {{"{MODEL_DIR}": true/false, "{STORE_FILE}": true/false}}). Save the pipeline again.'
         )
-        self._added = set()
-        return self._store
-
-    def _private_store_path(self) -> Path:
-        """A temporary store file that is removed when the component or process ends.
-
-        multiprocessing's finalizers also run when a forked worker exits, and a
-        worker never runs those of its parent.
-        """
-        self._private_folder = tempfile.mkdtemp(prefix="bertram-store-")
-        Finalize(self, shutil.rmtree, args=(self._private_folder, True), exitpriority=0)
-        return Path(self._private_folder) / STORE_FILE
-
-    def _close_store(self) -> None:
-        self._check_process()
-        if self._store is not None:
-            self._store.close()
-            if self._private_folder is not None:
-                shutil.rmtree(self._private_folder, ignore_errors=True)
-        self._store = None
-        self._private_folder = None
-
-    def _add_in_domain(self, store: ContextStore, docs: Sequence[Doc], rare: List[List[int]]) -> None:
-        """Add the text around each rare token, once per distinct text and process."""
-        texts = []
-        for doc, indices in zip(docs, rare):
-            for text in _contexts_of(doc, indices):
-                key = hash(text)
-                if key not in self._added:
-                    self._added.add(key)
-                    texts.append(text)
-        if texts:
-            store.add_sentences(texts)
-
-    def _contexts(self, store: Optional[ContextStore], words: List[str]) -> Dict[str, List[str]]:
-        if store is None:
-            return {}
-        lowered = sorted({word.lower() for word in words})
-        return store.contexts_many(lowered, limit=self.cfg["max_contexts"])
-
-    def _cache_put(self, word: str, fingerprint: int, vector: numpy.ndarray) -> None:
-        self._cache[word] = (fingerprint, vector)
-        self._cache.move_to_end(word)
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
+    return saved
 
 
-def _contexts_of(doc: Doc, indices: List[int]) -> List[str]:
-    """The distinct contexts of a doc's rare tokens."""
-    return list(dict.fromkeys(_context_of(doc, i) for i in indices))
+def _pack_folder(folder: Path) -> bytes:
+    files = {f.relative_to(folder).as_posix(): f.read_bytes() for f in sorted(folder.rglob("*")) if f.is_file()}
+    return srsly.msgpack_dumps(files)
 
 
-def _context_of(doc: Doc, i: int) -> str:
-    """The token's sentence, else the doc, else (when too long) a window around it."""
-    longest = 2 * CONTEXT_WINDOW + 1
-    if doc.has_annotation("SENT_START"):
-        sentence = doc[i].sent
-        if len(sentence) <= longest:
-            return sentence.text
-    if len(doc) <= longest:
-        return doc.text
-    return doc[max(0, i - CONTEXT_WINDOW) : i + CONTEXT_WINDOW + 1].text
+def _write_files(files: Dict[str, bytes], folder: Path) -> None:
+    for name, data in files.items():
+        target = folder.joinpath(*name.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
 
 
-def _copy_sqlite(source: Path, target: Path) -> None:
-    """Copy a SQLite file consistently (even while open) into a self-contained file."""
-    target = Path(target)
-    if target.exists():
-        if target.resolve() == Path(source).resolve():  # saving where it was loaded from
-            return
-        target.unlink()
-    with sqlite3.connect(str(source)) as src, sqlite3.connect(str(target)) as dst:
-        src.backup(dst)
-        dst.execute("PRAGMA journal_mode=DELETE")
-    src.close()
-    dst.close()
+def _unpack_files(bytes_data: bytes) -> Dict[str, bytes]:
+    """The files of `_pack_folder` output, refusing any name the component does not write."""
+    files = srsly.msgpack_loads(bytes_data)
+    if not isinstance(files, dict):
+        raise ValueError(
+            "bertram: these bytes are not a serialized bertram component; pass the output of Bertram.to_bytes."
+        )
+    for name, data in files.items():
+        if not isinstance(name, str) or not _BYTES_NAME.fullmatch(name) or not isinstance(data, bytes):
+            raise ValueError(
+                f"bertram: refusing serialized data with the entry {name!r}: the component "
+                "only reads the files it writes (cfg, store.sqlite, model/FILE, "
+                "model/encoder/FILE). Pass the output of Bertram.to_bytes or nlp.to_bytes."
+            )
+    return files
+
+
+def load_model(path: Path, *, bundled: bool, device: str) -> BertramModel:
+    """Load a BERTRAM model folder: a bundled one only with the encoder inside it."""
+    if not bundled and not path.exists():
+        raise ValueError(
+            f"bertram: model_path '{path}' does not exist. Point model_path in "
+            "[components.bertram] at a folder saved by BertramModel.save_pretrained, "
+            "or set it to null to only flag rare words."
+        )
+    encoder = None
+    if bundled:
+        encoder = path / ENCODER_DIR
+        _check_bundled(path)
+        _check_bundled(encoder)
+    return BertramModel.from_pretrained(path, device=get_torch_device(device), encoder_path=encoder)
+
+
+def _check_bundled(path: Path) -> Path:
+    if not path.exists():
+        raise ValueError(
+            f"bertram: the saved pipeline bundles {path}, which is missing. Restore it or "
+            "save the pipeline again with nlp.to_disk; a saved pipeline loads only what it "
+            "bundles, never the paths of the machine that saved it."
+        )
+    return path
 
 
 def check_pipeline(nlp: Language, name: str) -> None:
@@ -514,11 +423,13 @@ def check_pipeline(nlp: Language, name: str) -> None:
             warnings.warn(
                 f"bertram: the transformer '{trf}' uses the architecture '{architecture}', "
                 "which ignores BERTRAM vectors. Use 'bertram.TransformerModel.v1' in "
-                f"[components.{trf}.model]."
+                f"[components.{trf}.model].",
+                stacklevel=2,
             )
     if name not in config["training"].get("annotating_components", []):
         warnings.warn(
             f"bertram: '{name}' is not in [training] annotating_components, so training "
             "docs get no vectors while predictions do. Add it there, or pass "
-            f"annotates=['{name}'] to nlp.update."
+            f"annotates=['{name}'] to nlp.update.",
+            stacklevel=2,
         )

@@ -1,6 +1,7 @@
-"""Small helpers shared across the package: devices and the default offline encoder."""
+"""Small helpers shared across the package: devices, eval mode and the default offline encoder."""
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional, Union
+from typing import Iterator, Union
 
 import torch
 
@@ -57,5 +58,13 @@ def get_torch_device(device: Union[str, int, torch.device, None] = None) -> torc
     return torch.device("cuda")
 
 
-def ensure_path(path: Union[str, Path, None]) -> Optional[Path]:
-    return None if path is None else Path(path)
+@contextmanager
+def eval_mode(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """The module in eval mode (no dropout) for the duration; its training mode is
+    restored afterwards, also when the body raises."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)

@@ -9,9 +9,11 @@ import torch
 from spacy.language import Language
 
 import spacy_bertram.layers.transformer_model  # noqa: F401  (registers the architectures)
+from spacy_bertram.contexts.pipeline_store import PipelineStore
 from spacy_bertram.contexts.store import ContextStore
 from spacy_bertram.frequency import FrequencySource
-from spacy_bertram.model import BertramModel
+from spacy_bertram import pipeline_component
+from spacy_bertram.model import BertramModel, infer_vectors
 from spacy_bertram.pipeline_component import Bertram, make_bertram  # noqa: F401
 
 from conftest import WORDS
@@ -91,7 +93,7 @@ def test_flags_rare_tokens_and_sets_their_vectors(bertram_dir, store_path):
     model = nlp.get_pipe("bertram").bertram_model
     with ContextStore(store_path, read_only=True) as store:
         contexts = store.contexts_many(["zorblat", "snorkel"], limit=32)
-    expected = model.infer_vectors(contexts, max_contexts=32)
+    expected = infer_vectors(model, contexts, max_contexts=32)
     assert set(doc._.bertram_vectors) == {3, 7, 10}
     for i, word in [(3, "zorblat"), (7, "zorblat"), (10, "snorkel")]:
         vector = doc[i]._.bertram_vector
@@ -111,22 +113,22 @@ def test_a_blending_model_gives_the_component_its_blended_vectors(tiny_bert_path
     model = BertramModel.from_pretrained(path)
     with ContextStore(store_path, read_only=True) as store:
         contexts = store.contexts_many(["zorblat", "snorkel"], limit=32)
-    expected = model.infer_vectors(contexts, max_contexts=32)
+    expected = infer_vectors(model, contexts, max_contexts=32)
     numpy.testing.assert_allclose(doc[1]._.bertram_vector, expected["zorblat"], rtol=1e-5, atol=1e-6)
     numpy.testing.assert_allclose(doc[4]._.bertram_vector, expected["snorkel"], rtol=1e-5, atol=1e-6)
     model.config.context_weight = 0.0  # the blend is what moved the word with contexts
-    assert not numpy.allclose(model.infer_vectors(contexts)["zorblat"], expected["zorblat"], atol=1e-4)
-    numpy.testing.assert_allclose(model.infer_vectors(contexts)["snorkel"], expected["snorkel"], atol=1e-6)
+    assert not numpy.allclose(infer_vectors(model, contexts)["zorblat"], expected["zorblat"], atol=1e-4)
+    numpy.testing.assert_allclose(infer_vectors(model, contexts)["snorkel"], expected["snorkel"], atol=1e-6)
 
 
 def test_rare_words_the_tokenizer_keeps_whole_get_no_vector(tiny_bert_path, bertram_dir, store_path, tmp_path, monkeypatch):
     nlp = make_nlp(bertram_dir, store_path, frequency={"@misc": "test.ChosenRareWords.v1", "words": ["zorblat", "dog"]})
     model = nlp.get_pipe("bertram").bertram_model
-    assert model.keeps_own_row(["zorblat", "dog"]) == [False, True]
-    calls = count_calls(monkeypatch, model, "infer_vectors")
+    assert model.wordpiece_base(["zorblat", "dog"]).own_row == [False, True]
+    calls = count_calls(monkeypatch, pipeline_component, "infer_vectors")
     doc = nlp("a zorblat and a dog")
     assert doc._.bertram_rare == [1, 4] and set(doc._.bertram_vectors) == {1}
-    assert [list(c) for (c,), _ in calls] == [["zorblat"]]  # the whole word cost nothing
+    assert [list(c) for (_, c), _ in calls] == [["zorblat"]]  # the whole word cost nothing
     # a model that corrects every word gives the whole word a vector too
     every = tmp_path / "every"
     BertramModel.from_encoder(tiny_bert_path, words=WORDS + RARE, keep_whole_words=False).save_pretrained(every)
@@ -143,7 +145,7 @@ def test_no_model_flags_without_vectors(store_path):
 
 def test_cache_hits_and_invalidates_when_contexts_change(bertram_dir, store_path, monkeypatch):
     nlp = make_nlp(bertram_dir, store_path)
-    calls = count_calls(monkeypatch, nlp.get_pipe("bertram").bertram_model, "infer_vectors")
+    calls = count_calls(monkeypatch, pipeline_component, "infer_vectors")
     first = nlp("the zorblat")[1]._.bertram_vector
     again = nlp("one more zorblat")[2]._.bertram_vector
     assert len(calls) == 1
@@ -152,21 +154,22 @@ def test_cache_hits_and_invalidates_when_contexts_change(bertram_dir, store_path
         store.add_sentences(["my zorblat ran fast to the river ."])
     changed = nlp("the zorblat")[1]._.bertram_vector
     assert len(calls) == 2
-    assert list(calls[1][0][0]) == ["zorblat"]
+    assert list(calls[1][0][1]) == ["zorblat"]
     assert not numpy.allclose(first, changed)
 
 
-def test_in_domain_contexts_feed_the_store_and_the_cache(bertram_dir, monkeypatch):
+def test_in_domain_contexts_come_from_the_batch_and_feed_the_cache(bertram_dir, monkeypatch):
     nlp = make_nlp(bertram_dir, in_domain=True)
-    bertram = nlp.get_pipe("bertram")
-    calls = count_calls(monkeypatch, bertram.bertram_model, "infer_vectors")
+    calls = count_calls(monkeypatch, pipeline_component, "infer_vectors")
     nlp("the zorblat was good")
-    assert calls[-1][0][0] == {"zorblat": ["the zorblat was good"]}
+    assert calls[-1][0][1] == {"zorblat": ["the zorblat was good"]}
     nlp("the zorblat was good")
     assert len(calls) == 1
-    nlp("a blue zorblat")
-    assert len(calls) == 2
-    assert sorted(calls[-1][0][0]["zorblat"]) == ["a blue zorblat", "the zorblat was good"]
+    nlp("a blue zorblat")  # a new batch: the earlier text is not kept
+    assert len(calls) == 2 and calls[-1][0][1] == {"zorblat": ["a blue zorblat"]}
+    list(nlp.pipe(["a blue zorblat", "the zorblat was good"], batch_size=2))
+    assert len(calls) == 3
+    assert sorted(calls[-1][0][1]["zorblat"]) == ["a blue zorblat", "the zorblat was good"]
 
 
 def test_doc_without_rare_words_costs_no_model_call_and_no_query(bertram_dir, store_path, monkeypatch):
@@ -176,9 +179,9 @@ def test_doc_without_rare_words_costs_no_model_call_and_no_query(bertram_dir, st
     def forbidden(*args, **kwargs):
         raise AssertionError("no store or model work for docs without rare words")
 
-    monkeypatch.setattr(bertram.bertram_model, "infer_vectors", forbidden)
+    monkeypatch.setattr(pipeline_component, "infer_vectors", forbidden)
     monkeypatch.setattr(ContextStore, "contexts_many", forbidden)
-    monkeypatch.setattr(ContextStore, "add_sentences", forbidden)
+    monkeypatch.setattr(PipelineStore, "contexts", forbidden)
     docs = [nlp("the movie was good ."), nlp(""), *nlp.pipe(["a dog", "", "1 2 3 !"])]
     assert all(doc._.bertram_rare == [] and doc._.bertram_vectors == {} for doc in docs)
 
@@ -187,11 +190,11 @@ def test_pipe_batches_docs_into_one_query_and_one_model_call(bertram_dir, store_
     texts = ["the zorblat", "a dog", "quibbling actors", "the snorkel and the zorblat", "", "good"]
     expected = [make_nlp(bertram_dir, store_path)(text) for text in texts]
     nlp = make_nlp(bertram_dir, store_path)
-    calls = count_calls(monkeypatch, nlp.get_pipe("bertram").bertram_model, "infer_vectors")
+    calls = count_calls(monkeypatch, pipeline_component, "infer_vectors")
     queries = count_calls(monkeypatch, ContextStore, "contexts_many")
     docs = list(nlp.pipe(texts, batch_size=len(texts)))
     assert len(calls) == 1 and len(queries) == 1
-    assert sorted(calls[0][0][0]) == ["quibbling", "snorkel", "zorblat"]
+    assert sorted(calls[0][0][1]) == ["quibbling", "snorkel", "zorblat"]
     for doc, reference in zip(docs, expected):
         assert doc._.bertram_rare == reference._.bertram_rare
         for i, vector in reference._.bertram_vectors.items():
@@ -200,13 +203,13 @@ def test_pipe_batches_docs_into_one_query_and_one_model_call(bertram_dir, store_
 
 def test_huge_doc_uses_windows_around_rare_words(bertram_dir, monkeypatch):
     nlp = make_nlp(bertram_dir, in_domain=True)
-    calls = count_calls(monkeypatch, ContextStore, "add_sentences")
+    calls = count_calls(monkeypatch, PipelineStore, "contexts")
     filler = "the movie was good and the acting was great . " * 2000
     text = "a zorblat " + filler + "the snorkel " + filler + "one zorblat"
     doc = nlp(text)
     rare = [t.i for t in doc if t.text in ("zorblat", "snorkel")]
     assert doc._.bertram_rare == rare and set(doc._.bertram_vectors) == set(rare)
-    added = calls[0][0][1]
+    added = calls[0][0][3]
     assert len(added) == 3 and all(len(context) < 400 for context in added)
 
 
@@ -217,9 +220,9 @@ def test_in_domain_contexts_are_the_sentences_when_split(bertram_dir, monkeypatc
         "bertram",
         config={"model_path": str(bertram_dir), "frequency": {"@misc": "test.ChosenRareWords.v1"}},
     )
-    calls = count_calls(monkeypatch, ContextStore, "add_sentences")
+    calls = count_calls(monkeypatch, PipelineStore, "contexts")
     nlp("The movie was good. A zorblat ran home. The snorkel sank, and the zorblat too.")
-    assert calls[0][0][1] == ["A zorblat ran home.", "The snorkel sank, and the zorblat too."]
+    assert calls[0][0][3] == ["A zorblat ran home.", "The snorkel sank, and the zorblat too."]
 
 
 def test_pickles_without_open_store(bertram_dir, store_path):
@@ -332,12 +335,13 @@ def bertram_transformer(encoder_path) -> dict:
     }
 
 
-def test_in_domain_contexts_never_modify_the_configured_store(bertram_dir, store_path):
+def test_in_domain_contexts_never_modify_the_configured_store(bertram_dir, store_path, monkeypatch):
     with ContextStore(store_path, read_only=True) as store:
         before = (store.stats(), store.contexts("zorblat"))
     nlp = make_nlp(bertram_dir, store_path, in_domain=True)
     text = "an unseen zorblat sentence"
+    calls = count_calls(monkeypatch, pipeline_component, "infer_vectors")
     nlp(text)
-    assert text in nlp.get_pipe("bertram")._open_store().contexts("zorblat")
+    assert text in calls[0][0][1]["zorblat"]
     with ContextStore(store_path, read_only=True) as store:
         assert (store.stats(), store.contexts("zorblat")) == before

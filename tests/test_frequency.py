@@ -10,7 +10,6 @@ from spacy_bertram.frequency import (
     CorpusFrequency,
     RareWordFilter,
     WordfreqFrequency,
-    encoder_is_uncased,
     encoder_special_tokens,
 )
 
@@ -75,7 +74,7 @@ def test_factories_resolve_from_config(tmp_path):
     config = {
         "wf": {"@misc": "bertram.WordfreqFrequency.v1", "lang": "en", "zipf_threshold": 3.0},
         "corpus": {"@misc": "bertram.CorpusFrequency.v1", "store_path": str(tmp_path / "s.db"), "min_count": 100},
-        "filter": {"@misc": "bertram.RareWordFilter.v1", "alpha_only": False},
+        "filter": {"@misc": "bertram.RareWordFilter.v2", "alpha_only": False},
     }
     resolved = registry.resolve(config)
     assert isinstance(resolved["wf"], WordfreqFrequency) and resolved["wf"].is_rare("jocular")
@@ -108,18 +107,17 @@ def test_filter_on_tokens_matches_strings():
     assert [candidate(t) for t in doc] == [candidate(t.text) for t in doc]
 
 
-def test_filter_follows_encoder_case_and_specials(tiny_bert_path, tiny_roberta_path):
-    assert encoder_is_uncased(tiny_bert_path)
-    assert not encoder_is_uncased(tiny_roberta_path)
+def test_filter_follows_encoder_specials(tiny_bert_path, tiny_roberta_path):
     assert {"[CLS]", "[SEP]", "[MASK]"} <= set(encoder_special_tokens(tiny_bert_path))
     bert = RareWordFilter.from_encoder(tiny_bert_path)
-    assert bert.lowercase and bert.key("Kumquat") == "kumquat" and not bert("[CLS]")
+    assert bert("Kumquat") and not bert("[CLS]")
     roberta = RareWordFilter.from_encoder(tiny_roberta_path)
-    assert not roberta.lowercase and roberta.key("Kumquat") == "Kumquat"
     assert "<mask>" in roberta.special_tokens
     from_config = registry.resolve(
-        {"f": {"@misc": "bertram.RareWordFilter.v1", "encoder": str(tiny_bert_path), "special_tokens": ["zz"]}}
+        {"f": {"@misc": "bertram.RareWordFilter.v2", "encoder": str(tiny_bert_path), "special_tokens": ["zz"]}}
     )["f"]
-    assert from_config.lowercase and "[MASK]" in from_config.special_tokens and not from_config("zz")
+    assert "[MASK]" in from_config.special_tokens and not from_config("zz")
     with pytest.raises(FileNotFoundError, match="local Hugging Face"):
-        encoder_is_uncased("/no/such/encoder")
+        encoder_special_tokens("/no/such/encoder")
+    with pytest.raises(Exception, match="lowercase"):  # v2 has no lowercase, which never did anything
+        registry.resolve({"f": {"@misc": "bertram.RareWordFilter.v2", "lowercase": True}})

@@ -14,7 +14,7 @@ import spacy
 import spacy_bertram.layers.transformer_model  # noqa: F401
 import spacy_bertram.pipeline_component  # noqa: F401
 from spacy_bertram.contexts.store import ContextStore
-from spacy_bertram.model import BertramModel
+from spacy_bertram.model import BertramModel, infer_vectors
 
 FIXTURE = Path(__file__).parent / "fixtures" / "saved-0.1.0"
 
@@ -43,5 +43,5 @@ def test_saved_model_loads_and_infers_as_before(expected):
     model = BertramModel.from_pretrained(FIXTURE / "bertram-model")
     with ContextStore(FIXTURE / "pipeline" / "bertram" / "store.sqlite", read_only=True) as store:
         contexts = store.contexts("zorblat", limit=32)
-    vectors = model.infer_vectors({"zorblat": contexts})
+    vectors = infer_vectors(model, {"zorblat": contexts})
     numpy.testing.assert_allclose(vectors["zorblat"], expected["vectors"]["zorblat"], atol=1e-5)

@@ -1,4 +1,5 @@
 """BERTRAM training on the tiny encoder: stages, cache, resume, determinism, CLI."""
+import dataclasses
 import json
 import random
 
@@ -6,8 +7,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from spacy_bertram.model import BertramModel, NgramVocab
-from spacy_bertram.model.modeling_bertram import load_tokenizer
+from spacy_bertram.model import BertramModel, NgramVocab, infer_vectors, load_tokenizer
+from spacy_bertram.model.configuration_bertram import BertramArchitecture
 from spacy_bertram.training import OtaConfig, StageConfig, TrainingConfig, train_bertram
 from spacy_bertram.training import stages as stages_module
 from spacy_bertram.training.stages import encode_context_cache, train_end_to_end, train_on_cache
@@ -47,8 +48,33 @@ def synthetic_corpus(n_contexts: int = 8, seed: int = 0):
     return corpus
 
 
+def corpus_tsv(folder):
+    """The synthetic corpus as a `word<TAB>context...` file in `folder`."""
+    tsv = folder / "words.tsv"
+    tsv.write_text("".join(f"{w}\t" + "\t".join(c) + "\n" for w, c in synthetic_corpus().items()), encoding="utf8")
+    return tsv
+
+
+def train_app():
+    """An app with the `train` command (a sub-command, as in the package's CLI)."""
+    import typer
+
+    from spacy_bertram.cli.train import train_command
+
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    app.command("train")(train_command)
+    return app
+
+
+MODEL_SETTINGS = {f.name for f in dataclasses.fields(BertramArchitecture)}
+
+
 def small_config(**overrides) -> TrainingConfig:
+    """A quick run; overrides of the model's architecture settings go to `model`."""
+    model = {k: overrides.pop(k) for k in list(overrides) if k in MODEL_SETTINGS}
     settings = dict(
+        model=dataclasses.replace(TrainingConfig().model, ngram_min_count=1, max_seq_length=32, **model),
         held_out=3,
         max_contexts=8,
         min_contexts_per_step=2,
@@ -56,8 +82,6 @@ def small_config(**overrides) -> TrainingConfig:
         form=StageConfig(epochs=4, lr=1e-2, batch_size=8),
         combined=StageConfig(epochs=4, lr=1e-2, batch_size=8),
         ota=OtaConfig(steps=5),
-        ngram_min_count=1,
-        max_seq_length=32,
     )
     settings.update(overrides)
     return TrainingConfig(**settings)
@@ -97,7 +121,7 @@ def test_every_stage_lowers_its_loss_and_logs_held_out_cosine(trained):
 def test_output_folder_is_a_loadable_add_model(trained):
     model = BertramModel.from_pretrained(trained)
     assert model.config.mode == "add"
-    vectors = model.infer_vectors({"movie": ["the movie was good ."]})
+    vectors = infer_vectors(model, {"movie": ["the movie was good ."]})
     assert vectors["movie"].shape == (32,)
     for stage in ("stage1-context", "stage2-form", "stage3-add"):
         assert (trained / stage / "stage.json").is_file()
@@ -127,7 +151,7 @@ def test_without_blending_training_words_are_the_words_the_tokenizer_splits(tiny
 def test_a_blending_model_trains_on_whole_words_too(tiny_bert_path):
     """The blended context part predicts whole vectors, so whole words teach it."""
     tokenizer = load_tokenizer(tiny_bert_path)
-    assert small_config().blends and not small_config(mode="shallow").blends
+    assert small_config().model.blends and not small_config(mode="shallow").model.blends
     train, validation, held = select_training_words(synthetic_corpus(), small_config(), tokenizer)
     assert set(train) | set(validation) | set(held) == set(TARGET_WORDS)
     shallow = select_training_words(synthetic_corpus(), small_config(mode="shallow"), tokenizer)
@@ -167,7 +191,7 @@ def test_each_stage_ends_on_its_best_validation_epoch(trained, tiny_bert_path, t
         assert (fitted is not None) == (stage != "form"), stage
         if fitted is not None:  # the epochs ran at the configured weight, then it was fitted
             by_weight = fitted["validation_cosine_by_weight"]
-            assert by_weight[str(small_config().context_weight)] == pytest.approx(scores[best], abs=1e-5)
+            assert by_weight[str(small_config().model.context_weight)] == pytest.approx(scores[best], abs=1e-5)
             assert fitted["context_weight"] == model.config.context_weight
             assert by_weight[str(model.config.context_weight)] == max(by_weight.values())
             assert kept == pytest.approx(max(by_weight.values()), abs=1e-5), (stage, by_weight)
@@ -242,7 +266,7 @@ def test_resumed_run_ends_with_the_same_weights(trained, tiny_bert_path, tmp_pat
     assert all(torch.equal(expected[k], resumed[k]) for k in expected)
 
 
-def test_seed_decides_the_weights(tiny_bert_path, tmp_path, targets_cache):
+def test_seed_decides_the_weights(trained, tiny_bert_path, tmp_path, targets_cache):
     def run(name, seed):
         config = small_config(mode="form", seed=seed)
         train_bertram(tiny_bert_path, synthetic_corpus(), tmp_path / name, config, cache_dir=targets_cache, show_progress=False)
@@ -251,11 +275,16 @@ def test_seed_decides_the_weights(tiny_bert_path, tmp_path, targets_cache):
     first, again, other = run("a", 0), run("b", 0), run("c", 1)
     assert torch.equal(first, again)
     assert not torch.equal(first, other)
+    # the form stage draws from its own seed stream, whichever stages run before it
+    add_run = load_file(str(trained / "stage2-form" / "model.safetensors"))["form.embedding.weight"]
+    assert torch.equal(first, add_run)
 
 
 def test_rerun_with_other_settings_is_refused(trained, tiny_bert_path):
     with pytest.raises(ValueError, match="other settings.*seed"):
         train_bertram(tiny_bert_path, synthetic_corpus(), trained, small_config(seed=5), show_progress=False)
+    with pytest.raises(ValueError, match=r"other settings.*'model\.mode'"):
+        train_bertram(tiny_bert_path, synthetic_corpus(), trained, small_config(mode="replace"), show_progress=False)
 
 
 def _context_model(tiny_bert_path, mode="context", **overrides):
@@ -289,7 +318,7 @@ def test_cached_training_matches_the_model_forward(tiny_bert_path):
     word = cache.words[1]
     start, count = cache.starts[1], cache.counts[1]
     mask = torch.ones((1, count), dtype=torch.bool)
-    from_cache = model.combine(cache.form[1:2], model.mimic(cache.vectors[start : start + count][None], mask, [word]), mask.any(1))
+    from_cache = model.combine(cache.form[1:2], model.mimic(cache.vectors[start : start + count][None], mask, model.wordpiece_base([word])), mask.any(1))
     with torch.no_grad():
         direct = model(model.collate([(word, corpus[word])], max_contexts=8))
     torch.testing.assert_close(from_cache.detach(), direct, atol=1e-5, rtol=1e-4)
@@ -305,23 +334,14 @@ def test_combined_stage_trains_other_modes(tiny_bert_path, tmp_path, mode, targe
 
 
 def test_cli_trains_from_a_tsv_file(tiny_bert_path, tmp_path):
-    import typer
     from typer.testing import CliRunner
 
-    from spacy_bertram.cli.train import train_command
-
-    app = typer.Typer()
-    app.callback()(lambda: None)  # keep `train` a sub-command, as in the package's CLI
-    app.command("train")(train_command)
-
-    tsv = tmp_path / "words.tsv"
-    tsv.write_text("".join(f"{w}\t" + "\t".join(c) + "\n" for w, c in synthetic_corpus().items()), encoding="utf8")
     out = tmp_path / "cli-model"
     args = [
-        "train", str(tsv), "--encoder", str(tiny_bert_path), "--output", str(out), "--mode", "form",
+        "train", str(corpus_tsv(tmp_path)), "--encoder", str(tiny_bert_path), "--output", str(out), "--mode", "form",
         "--min-count", "1", "--held-out", "3", "--form-epochs", "2", "--ota-steps", "2", "--no-progress",
     ]
-    result = CliRunner().invoke(app, args)
+    result = CliRunner().invoke(train_app(), args)
     assert result.exit_code == 0, result.output
     assert BertramModel.from_pretrained(out).config.mode == "form"
     assert len(epoch_losses(read_log(out), "form")) == 2
@@ -335,7 +355,7 @@ def test_output_map_warm_start_fits_the_cache(tiny_bert_path):
 
     def loss() -> float:
         with torch.no_grad():
-            return float(torch.nn.functional.mse_loss(model.mimic(grouped, mask, cache.words), target))
+            return float(torch.nn.functional.mse_loss(model.mimic(grouped, mask, model.wordpiece_base(cache.words)), target))
 
     before = loss()
     stages_module.fit_output_map(model, cache, targets, ridge=1.0)
@@ -359,7 +379,7 @@ def test_residual_warm_start_fits_target_minus_wordpiece_mean(tiny_bert_path, ke
     # whole words keep their row)
     states = torch.stack([cache.vectors[s : s + c].mean(0) for s, c in zip(cache.starts, cache.counts)])
     inputs = torch.cat([states, torch.ones_like(states[:, :1])], dim=1).double()
-    residual = torch.stack([targets[w] for w in cache.words]) - model.wordpiece_mean(cache.words)
+    residual = torch.stack([targets[w] for w in cache.words]) - model.wordpiece_base(cache.words).mean
     if keep_whole_words:
         split = torch.tensor([len(model.tokenizer(" " + w, add_special_tokens=False)["input_ids"]) > 1 for w in cache.words])
         assert 0 < int(split.sum()) < len(split)
@@ -383,18 +403,17 @@ def test_residual_training_lowers_the_loss(tiny_bert_path, tmp_path, targets_cac
         assert BertramModel.from_pretrained(folder / stage).config.wordpiece_residual, stage
 
 
-def test_run_recorded_before_a_setting_existed_resumes(tiny_bert_path, tmp_path, targets_cache):
-    """A record without a later-added setting reads as the value runs had then."""
+def test_run_record_without_a_setting_is_refused(tiny_bert_path, tmp_path, targets_cache):
+    """A record that lacks a setting is another run's, whatever the setting's value."""
     folder = tmp_path / "old"
-    old = small_config(mode="form", wordpiece_residual=False)
-    train_bertram(tiny_bert_path, synthetic_corpus(), folder, old, cache_dir=targets_cache, show_progress=False)
+    config = small_config(mode="form", wordpiece_map=False)
+    train_bertram(tiny_bert_path, synthetic_corpus(), folder, config, cache_dir=targets_cache, show_progress=False)
     path = folder / "training_config.json"
     record = json.loads(path.read_text())
-    del record["wordpiece_residual"]
+    del record["model"]["wordpiece_map"]
     path.write_text(json.dumps(record))
-    train_bertram(tiny_bert_path, synthetic_corpus(), folder, old, cache_dir=targets_cache, show_progress=False)
-    with pytest.raises(ValueError, match="other settings.*wordpiece_residual"):
-        train_bertram(tiny_bert_path, synthetic_corpus(), folder, small_config(mode="form"), show_progress=False)
+    with pytest.raises(ValueError, match=r"other settings.*'model\.wordpiece_map'"):
+        train_bertram(tiny_bert_path, synthetic_corpus(), folder, config, cache_dir=targets_cache, show_progress=False)
 
 
 def test_wordpiece_map_fit_recovers_a_linear_correction(tiny_bert_path):
@@ -403,7 +422,8 @@ def test_wordpiece_map_fit_recovers_a_linear_correction(tiny_bert_path):
     letters = "abcdefghijklmnopqrstuvwxyz"
     split_words = ["".join(rng.choice(letters) for _ in range(9)) for _ in range(200)]
     words = split_words + ["movie", "film"]
-    mean, counts = model.wordpieces(words)
+    wordpieces = model.wordpiece_base(words)
+    mean, counts = wordpieces.mean, wordpieces.n_pieces
     assert (counts[:-2] > 1).all() and (counts[-2:] == 1).all()
     generator = torch.Generator().manual_seed(0)
     dim = model.embedding_dim
@@ -414,7 +434,7 @@ def test_wordpiece_map_fit_recovers_a_linear_correction(tiny_bert_path):
     assert stages_module.fit_wordpiece_map(model, words, targets, ridge=1e-6) == len(split_words)
     torch.testing.assert_close(model.wordpiece.linear.weight, true_map, atol=1e-2, rtol=1e-2)
     torch.testing.assert_close(model.wordpiece.linear.bias, true_bias, atol=1e-2, rtol=1e-2)
-    base = model.base_vectors(words)
+    base = model.wordpiece_base(words).base
     torch.testing.assert_close(base[-2:], mean[-2:])
     expected = torch.stack([targets[w] for w in split_words])
     torch.testing.assert_close(base[:-2], expected, atol=1e-3, rtol=1e-3)
@@ -514,7 +534,7 @@ def test_form_stage_learns_to_map_misspellings_to_their_words(tiny_bert_path, tm
         targets = compute_targets(model.encoder, model.tokenizer, words, ota=config.ota)
         held = select_training_words(synthetic_corpus(), config, model.tokenizer)[2]
         words = [w for w in words if w not in held]
-        typos = misspelled_copies(words, 1, seed=7, accept=lambda ts: [t not in targets and not own for t, own in zip(ts, model.keeps_own_row(ts))])
+        typos = misspelled_copies(words, 1, seed=7, accept=lambda ts: [t not in targets and not own for t, own in zip(ts, model.wordpiece_base(ts).own_row)])
         with torch.no_grad():
             vectors = model.form_vectors(sorted(typos))
         goal = torch.stack([targets[typos[t]] for t in sorted(typos)])

@@ -3,7 +3,8 @@ import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from spacy_bertram.training.ota import OtaConfig, one_token_approximation, ota_objective, word_piece_ids
+from spacy_bertram.model.encoder import word_pieces
+from spacy_bertram.training.ota import OtaConfig, one_token_approximation, ota_objective
 from spacy_bertram.training.targets import compute_targets, encoder_fingerprint
 from spacy_bertram.training.words import read_training_words, split_held_out
 
@@ -109,10 +110,10 @@ def test_single_piece_target_is_embedding_row(bert):
 def test_ota_lowers_objective_below_mean_of_pieces(bert):
     tokenizer, encoder = bert
     words = ["moviest", "filming", "unhappy", "zqx"]
-    assert all(len(word_piece_ids(tokenizer, w)) > 1 for w in words)
+    assert all(len(ids) > 1 for ids in word_pieces(tokenizer, words))
     config = OtaConfig(steps=60, lr=0.01)
     emb = encoder.get_input_embeddings().weight.detach()
-    init = torch.stack([emb[word_piece_ids(tokenizer, w)].mean(0) for w in words])
+    init = torch.stack([emb[ids].mean(0) for ids in word_pieces(tokenizer, words)])
     learned = one_token_approximation(encoder, tokenizer, words, config)
     before = ota_objective(encoder, tokenizer, words, init, config)
     after = ota_objective(encoder, tokenizer, words, learned, config)
@@ -183,7 +184,7 @@ def test_targets_cache_computes_only_new_words(bert, tmp_path, monkeypatch):
 def test_roberta_targets_use_in_sentence_pieces(tiny_roberta_path):
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_roberta_path))
     encoder = AutoModel.from_pretrained(str(tiny_roberta_path))
-    ids = word_piece_ids(tokenizer, "movie")
+    ids = word_pieces(tokenizer, ["movie"])[0]
     assert tokenizer.convert_ids_to_tokens(ids)[0].startswith("Ġ")
     targets = compute_targets(encoder, tokenizer, ["movie", "moviegoers"], ota=OtaConfig(steps=3))
     assert set(targets) == {"movie", "moviegoers"} and targets["moviegoers"].shape == (32,)

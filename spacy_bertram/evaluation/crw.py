@@ -10,19 +10,23 @@ from typing import Dict, Iterable, Mapping, Optional, Sequence, Union
 import numpy
 import torch
 
+from ..model import BertramModel, infer_vectors, load_encoder, word_pieces
+from ..util import eval_mode
 from .similarity import SimilarityData, SimilarityResult, evaluate_similarity
+from .tables import markdown_table
 
 Vectors = Dict[str, numpy.ndarray]
 MEAN_OF_WORDPIECES = "mean-of-wordpieces"
 
 
 def wordpiece_mean_vectors(tokenizer, encoder, words: Iterable[str]) -> Vectors:
-    """Mean input embedding of each word's wordpieces; words of unknown pieces only are left out."""
+    """Mean input embedding of each word's wordpieces, tokenised as inside a sentence
+    (`word_pieces`, as the model's own base); words of unknown pieces only are left out."""
     table = encoder.get_input_embeddings().weight.detach().float().cpu().numpy()
     unknown = tokenizer.unk_token_id
+    words = list(words)
     vectors: Vectors = {}
-    for word in words:
-        ids = tokenizer(word, add_special_tokens=False)["input_ids"]
+    for word, ids in zip(words, word_pieces(tokenizer, words)):
         if ids and any(i != unknown for i in ids):
             vectors[word] = table[ids].mean(axis=0)
     return vectors
@@ -31,22 +35,19 @@ def wordpiece_mean_vectors(tokenizer, encoder, words: Iterable[str]) -> Vectors:
 def bertram_vectors(
     model, contexts: Mapping[str, Sequence[str]], max_contexts: Optional[int], batch_size: int
 ) -> Vectors:
-    return model.infer_vectors(
-        dict(contexts), max_contexts=max_contexts, batch_size=batch_size, show_progress=True
+    return infer_vectors(
+        model, dict(contexts), max_contexts=max_contexts, batch_size=batch_size, show_progress=True
     )
 
 
 def form_only_vectors(model, words: Sequence[str], batch_size: int = 256) -> Vectors:
     """The model's form part alone (its n-gram embedding), for each word."""
     vectors: Vectors = {}
-    was_training = model.training
-    model.eval()
-    with torch.inference_mode():
+    with eval_mode(model), torch.inference_mode():
         for start in range(0, len(words), batch_size):
             chunk = list(words[start:start + batch_size])
             for word, vector in zip(chunk, model.form_vectors(chunk).float().cpu().numpy()):
                 vectors[word] = vector
-    model.train(was_training)
     return vectors
 
 
@@ -71,8 +72,6 @@ def evaluate_crw(
     first model that has a trained form part (any mode but "context"). The
     mean-of-wordpieces row uses `encoder_path`, else the first model's encoder.
     """
-    from ..model import BertramModel
-
     loaded = [(model_label(m, "loaded"), m) for m in models]
     loaded += [(model_label(m, p), m) for p, m in
                ((p, BertramModel.from_pretrained(p)) for p in model_paths)]
@@ -81,12 +80,7 @@ def evaluate_crw(
     if loaded and encoder_path is None:
         tokenizer, encoder = loaded[0][1].tokenizer, loaded[0][1].encoder
     else:
-        from transformers import AutoModel, AutoTokenizer
-
-        from ..util import resolve_encoder_path
-
-        path = resolve_encoder_path(encoder_path)
-        tokenizer, encoder = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
+        encoder, tokenizer = load_encoder(encoder_path)
     results = {
         MEAN_OF_WORDPIECES: evaluate_similarity(
             data.pairs, wordpiece_mean_vectors(tokenizer, encoder, words)
@@ -108,7 +102,5 @@ def evaluate_crw(
 
 def similarity_table(results: Mapping[str, SimilarityResult]) -> str:
     """A Markdown table: system, Spearman's rho, pairs, pairs with a missing word."""
-    lines = ["| system | Spearman rho | pairs | missing |", "|---|---:|---:|---:|"]
-    for label, result in results.items():
-        lines.append(f"| {label} | {result.spearman:.4f} | {result.pairs} | {result.missing} |")
-    return "\n".join(lines)
+    rows = [[label, f"{r.spearman:.4f}", r.pairs, r.missing] for label, r in results.items()]
+    return markdown_table(["system", "Spearman rho", "pairs", "missing"], rows)

@@ -10,7 +10,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from ..rarify.masking import gold_label, predict, predicted_label, unlabelled_copy
+from ..rarify.greedy_masking import gold_label, predict, predicted_label, unlabelled_copy
 from ..rarify.rarifier import Replacement
 
 DEFAULT_FREQUENCY_EDGES = (0, 1, 2, 4, 8, 16, 32, 64, 128)

@@ -121,7 +121,8 @@ def write_report(
     tests = significance(reports, seed)
     markdown = "## Downstream accuracy / macro-F1 (%)\n\n" + accuracy_table(reports) + "\n"
     if tests:
-        markdown += "\n## Significance (all instances; two-sided, Holm-adjusted over the comparisons)\n\n" + significance_table(tests) + "\n"
+        title = "Significance (all instances; two-sided, Holm-adjusted over the comparisons)"
+        markdown += f"\n## {title}\n\n" + significance_table(tests) + "\n"
     paths = {
         "markdown": output_dir / "report.md",
         "json": output_dir / "report.json",

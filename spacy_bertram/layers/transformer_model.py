@@ -18,10 +18,12 @@ from spacy_transformers.align import get_alignment, get_alignment_via_offset_map
 from spacy_transformers.data_classes import FullTransformerBatch, HFObjects, WordpieceBatch
 from spacy_transformers.layers import TransformerModel, split_trf_batch, trfs2arrays
 from spacy_transformers.layers._util import replace_listener_cfg
-from spacy_transformers.layers.transformer_model import _convert_transformer_inputs
+from spacy_transformers.layers.transformer_model import (
+    _convert_transformer_inputs,
+    huggingface_tokenize,
+    set_pytorch_transformer,
+)
 from spacy_transformers.layers.transformer_model import forward as plain_forward
-from spacy_transformers.layers.transformer_model import huggingface_tokenize
-from spacy_transformers.layers.transformer_model import set_pytorch_transformer
 from spacy_transformers.util import maybe_flush_pytorch_cache
 from thinc.api import Model, chain, xp2torch
 from thinc.model import serialize_attr

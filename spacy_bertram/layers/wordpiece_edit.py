@@ -20,7 +20,8 @@ from spacy_transformers.data_classes import WordpieceBatch
 from spacy_transformers.truncate import truncate_oversize_splits
 from thinc.types import Ints1d, Ragged
 
-MODES = ("replace", "slash")
+# How the transformer reads a rare word's vector: instead of its wordpieces, or after them.
+INJECTION_MODES = ("replace", "slash")
 VECTOR_PIECE = "[BERTRAM]"
 
 
@@ -68,9 +69,9 @@ class VectorSlots:
 
 
 def check_mode(mode: str) -> str:
-    if mode not in MODES:
+    if mode not in INJECTION_MODES:
         raise ValueError(
-            f"Unknown BERTRAM injection mode {mode!r}. Set mode to one of {MODES}: "
+            f"Unknown BERTRAM injection mode {mode!r}. Set mode to one of {INJECTION_MODES}: "
             "'replace' puts the vector in place of the word's wordpieces, 'slash' "
             "appends '/' and the vector after them."
         )

@@ -1,19 +1,24 @@
 """The BERTRAM model: n-gram form embedding, frozen encoder, attentive mimicking."""
 from .configuration_bertram import BertramConfig
+from .encoder import load_encoder, load_tokenizer, word_pieces
 from .inference import encode_context_vectors, infer_vectors
-from .masking import ContextBatch, ContextTokenizer
-from .modeling_bertram import BertramBatch, BertramModel, group_contexts
+from .masking import ContextTokenizer, EncodedContexts
+from .modeling_bertram import BertramBatch, BertramModel, WordpieceBase, group_contexts
 from .ngrams import NgramVocab, word_ngrams
 
 __all__ = [
     "BertramBatch",
     "BertramConfig",
     "BertramModel",
-    "ContextBatch",
     "ContextTokenizer",
+    "EncodedContexts",
     "NgramVocab",
+    "WordpieceBase",
     "encode_context_vectors",
     "group_contexts",
     "infer_vectors",
+    "load_encoder",
+    "load_tokenizer",
     "word_ngrams",
+    "word_pieces",
 ]

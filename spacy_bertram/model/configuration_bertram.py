@@ -1,8 +1,8 @@
-"""BertramConfig: every setting that shapes a BERTRAM model, saved as `config.json`."""
+"""BertramConfig: the architecture of a BERTRAM model and what it reads from its encoder, saved as `config.json`."""
 import dataclasses
 import json
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
@@ -10,65 +10,76 @@ MODES = ("form", "context", "shallow", "replace", "add")
 CONFIG_NAME = "config.json"
 
 
-@dataclass
-class BertramConfig:
-    """Settings of a BERTRAM model.
+def setting(default: Any = dataclasses.MISSING, *, help: str) -> Any:
+    """A settings field whose help text travels with it (command-line options are
+    derived from the fields)."""
+    return field(default=default, metadata={"help": help})
 
-    `mode` picks how form and context meet: "form" and "context" are the training
-    stages' single parts; "shallow" gates the two; "replace" puts the form vector in
-    place of the mask's input embedding; "add" (the paper's best) prefixes the
-    context with `form-vector :` (quoted for byte-level BPE tokenizers).
-    `embedding_dim` and `hidden_size` are read from the encoder by `from_encoder`.
-    With `wordpiece_residual`, every output (form part, context part, and so every
-    mode) is the mean of the frozen encoder's input embeddings of the word's
-    wordpieces plus what BERTRAM learns, so the trained parts learn a correction to
-    that baseline instead of the whole vector. `wordpiece_map` (used only with
-    `wordpiece_residual`) adds a linear correction of that mean for words split into
-    several pieces; `keep_whole_words` (also only with the residual) gives words the
-    tokenizer keeps whole their own embedding row, correcting split words alone.
-    `context_weight` (not in "shallow" mode, whose gate decides) makes the context part
-    predict the whole vector, as in the paper, instead of a correction: a word with
-    contexts gets `(1 - w)·form + w·context`, the context vector scaled to the form
-    vector's norm. The trainer fits `w` on validation words; None keeps the context
-    part a correction to the wordpiece base. A config.json without one of these keys
-    was written before the option existed and loads with it off.
+
+@dataclass
+class BertramArchitecture:
+    """The settings a user chooses for a BERTRAM model (what `from_encoder` and
+    training take); the rest of `BertramConfig` is read from the encoder or set at
+    run time.
+
+    The wordpiece settings make every output (form part, context part, every mode)
+    the mean of the frozen encoder's input embeddings of the word's wordpieces plus a
+    learned correction, so the trained parts learn a correction to that baseline
+    instead of the whole vector.
     """
 
-    encoder_path: str = ""
-    mode: str = "add"
-    embedding_dim: int = 0
-    hidden_size: int = 0
-    ngram_min: int = 3
-    ngram_max: int = 5
-    ngram_min_count: int = 2
-    ngram_dropout: float = 0.1
-    lowercase_ngrams: bool = True
-    quote_form: Optional[bool] = None
-    max_seq_length: int = 128
-    max_contexts: Optional[int] = 32
-    half_precision: bool = False
-    wordpiece_residual: bool = True
-    wordpiece_map: bool = False
-    keep_whole_words: bool = True
-    context_weight: Optional[float] = None
-    seed: int = 0
+    mode: str = setting(
+        "add",
+        help="How form and context meet: form or context (a single part, as in the training "
+        "stages), shallow (a gate), replace (the form vector in place of the mask's input "
+        "embedding) or add (the context prefixed with `form-vector :`, the paper's best).",
+    )
+    ngram_min: int = setting(3, help="Shortest character n-gram of the form part.")
+    ngram_max: int = setting(5, help="Longest character n-gram of the form part.")
+    ngram_min_count: int = setting(2, help="Words an n-gram must occur in to get an embedding.")
+    ngram_dropout: float = setting(0.1, help="Share of a word's n-grams dropped in training.")
+    lowercase_ngrams: bool = setting(True, help="Lowercase words before cutting n-grams.")
+    max_seq_length: int = setting(128, help="Longest context, in encoder tokens.")
+    wordpiece_residual: bool = setting(
+        True, help="Output the mean of the word's wordpiece embeddings plus a learned correction."
+    )
+    wordpiece_map: bool = setting(
+        False, help="With the residual: correct a split word's wordpiece mean by a fitted linear map."
+    )
+    keep_whole_words: bool = setting(
+        True, help="With the residual: words the tokenizer keeps whole keep their own embedding row."
+    )
+    context_weight: Optional[float] = setting(
+        None,
+        help="Blend weight w of a context part that predicts whole vectors: a split word with "
+        "contexts gets (1 - w)·form + w·context, the context vector scaled to the form "
+        "vector's norm; the trainer fits w on validation words. none: the context part is "
+        "a correction to the wordpiece base. Ignored in shallow mode, whose gate decides.",
+    )
 
     def __post_init__(self) -> None:
         self.validate()
 
+    @property
+    def blends(self) -> bool:
+        """Whether the context part predicts whole vectors blended into the form vector:
+        with a context_weight, in every mode but "shallow" (its gate weighs the parts)."""
+        return self.context_weight is not None and self.mode != "shallow"
+
     def validate(self) -> None:
         """Check types and ranges, so a bad config fails at load time, by name."""
+        name = type(self).__name__
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if not _matches(value, hints[f.name]):
                 raise TypeError(
-                    f"BertramConfig.{f.name} must be {_type_name(hints[f.name])}, got "
+                    f"{name}.{f.name} must be {_type_name(hints[f.name])}, got "
                     f"{type(value).__name__} {value!r}. Fix the value in config.json or "
                     f"the keyword argument."
                 )
         if self.mode not in MODES:
-            raise ValueError(f"BertramConfig.mode must be one of {MODES}, got {self.mode!r}.")
+            raise ValueError(f"{name}.mode must be one of {MODES}, got {self.mode!r}.")
         if not 1 <= self.ngram_min <= self.ngram_max:
             raise ValueError(
                 f"Need 1 <= ngram_min <= ngram_max, got {self.ngram_min}..{self.ngram_max}."
@@ -79,24 +90,48 @@ class BertramConfig:
             raise ValueError(f"ngram_dropout must be in [0, 1), got {self.ngram_dropout}.")
         if self.max_seq_length < 8:
             raise ValueError(f"max_seq_length must be >= 8, got {self.max_seq_length}.")
-        if self.context_weight is not None:
-            if not 0.0 <= self.context_weight <= 1.0:
-                raise ValueError(f"context_weight must be in [0, 1] or None, got {self.context_weight}.")
-            if self.mode == "shallow":
-                raise ValueError(
-                    "context_weight does not apply in 'shallow' mode (its gate weighs form "
-                    "and context); set it to None."
-                )
+        if self.context_weight is not None and not 0.0 <= self.context_weight <= 1.0:
+            raise ValueError(f"context_weight must be in [0, 1] or None, got {self.context_weight}.")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class BertramConfig(BertramArchitecture):
+    """Everything a saved BERTRAM model needs: its architecture, what `from_encoder`
+    reads from the encoder, the run-time knobs and the initialisation seed.
+
+    Read from the encoder: `encoder_path`, `embedding_dim`, `hidden_size`, and
+    `quote_form` (None: quote the form vector for byte-level BPE tokenizers).
+    Run-time knobs, free to change after training: `max_contexts` (cap per word at
+    inference) and `half_precision`. Fitted by the trainer: `context_weight`. `seed`
+    seeds the random initial weights. Every key is required in config.json.
+    """
+
+    encoder_path: str = ""
+    embedding_dim: int = 0
+    hidden_size: int = 0
+    quote_form: Optional[bool] = None
+    max_contexts: Optional[int] = 32
+    half_precision: bool = False
+    seed: int = 0
+
+    def validate(self) -> None:
+        super().validate()
+        if self.context_weight is not None and not self.blends:
+            raise ValueError(
+                f"context_weight does not apply in {self.mode!r} mode (its gate weighs form "
+                "and context); set it to None."
+            )
         if self.max_contexts is not None and self.max_contexts < 1:
             raise ValueError(
                 f"max_contexts must be >= 1 or None (no cap), got {self.max_contexts}."
             )
 
-    def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
-
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "BertramConfig":
+        """The config of a `config.json` object: every key required, none unknown."""
         if not isinstance(data, dict):
             raise TypeError(f"A BertramConfig needs a JSON object, got {type(data).__name__}.")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -105,14 +140,13 @@ class BertramConfig:
             raise ValueError(
                 f"Unknown BertramConfig keys {unknown}; known keys are {sorted(known)}."
             )
-        # configs written before the option existed describe models without it
-        legacy = {
-            "wordpiece_residual": False,
-            "wordpiece_map": False,
-            "keep_whole_words": False,
-            "context_weight": None,
-        }
-        return cls(**{**legacy, **data})
+        missing = sorted(known - set(data))
+        if missing:
+            raise ValueError(
+                f"BertramConfig keys {missing} are missing; every key is required. Add "
+                f"them, or save the model again with BertramModel.save_pretrained."
+            )
+        return cls(**data)
 
     def save(self, directory: Union[str, Path]) -> Path:
         path = Path(directory) / CONFIG_NAME

@@ -11,6 +11,7 @@ import numpy
 import torch
 from tqdm import tqdm
 
+from ..util import eval_mode
 from .modeling_bertram import BertramModel, group_contexts
 
 # Contexts pooled per chunk, in encoder batches: bounds memory on huge requests while
@@ -44,11 +45,10 @@ def infer_vectors(
     half = model.config.half_precision if half_precision is None else half_precision
     use_contexts = model.config.mode != "form"
     selected: List[List[str]] = [
-        model.contexts.select(w, contexts[w], limit) if use_contexts else [] for w in words
+        model.context_tokenizer.select(w, contexts[w], limit) if use_contexts else []
+        for w in words
     ]
     chunk_size = batch_size * _BATCHES_PER_CHUNK
-    was_training = model.training
-    model.eval()
     results: Dict[str, numpy.ndarray] = {}
     progress = tqdm(
         total=sum(len(s) for s in selected) if use_contexts else len(words),
@@ -57,7 +57,7 @@ def infer_vectors(
         unit="ctx" if use_contexts else "word",
     )
     try:
-        with torch.inference_mode():
+        with eval_mode(model), torch.inference_mode():
             for start, stop in _chunks([len(s) for s in selected], chunk_size):
                 vectors = _infer_chunk(
                     model, words[start:stop], selected[start:stop], batch_size, half, progress
@@ -66,7 +66,6 @@ def infer_vectors(
                     results[word] = vector
     finally:
         progress.close()
-        model.train(was_training)
     return results
 
 
@@ -78,7 +77,8 @@ def _infer_chunk(
     half: bool,
     progress: tqdm,
 ) -> numpy.ndarray:
-    form = model.form_vectors(words)
+    base = model.wordpiece_base(words)
+    form = model.form_vectors(words, base)
     if model.config.mode == "form":
         progress.update(len(words))
         return form.float().cpu().numpy()
@@ -88,9 +88,7 @@ def _infer_chunk(
     grouped, mask = group_contexts(
         vectors, owners, len(words), model.config.hidden_size, model.device
     )
-    whole = model.base_and_whole(words)[1]
-    out = model.combine(form, model.mimic(grouped, mask, words), mask.any(dim=1), whole)
-    return out.float().cpu().numpy()
+    return model.assemble(form, grouped, mask, base).float().cpu().numpy()
 
 
 def encode_context_vectors(
@@ -104,14 +102,14 @@ def encode_context_vectors(
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Encoder states at the read mask of every context, in full length-sorted batches.
 
-    `selected[i]` holds word i's masked contexts (`model.contexts.select`); `form`
+    `selected[i]` holds word i's masked contexts (`model.context_tokenizer.select`); `form`
     ([n_words, embedding_dim]) is needed in "add"/"replace" mode. Returns the vectors
     [n_contexts, hidden_size] in input order and each context's word index [n_contexts].
     Call it under `torch.inference_mode()` or `torch.no_grad()` when nothing trains.
     """
     texts = [text for group in selected for text in group]
     owners = torch.tensor([i for i, group in enumerate(selected) for _ in group], dtype=torch.long)
-    encoded = model.contexts.encode(texts)
+    encoded = model.context_tokenizer.encode(texts)
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))
     vectors = torch.empty((len(encoded), model.config.hidden_size), device=model.device)
     autocast = (
@@ -121,7 +119,7 @@ def encode_context_vectors(
     )
     for begin in range(0, len(order), batch_size):
         rows = order[begin : begin + batch_size]
-        batch = model.contexts.pad([encoded[i] for i in rows], owners[rows].tolist())
+        batch = model.context_tokenizer.pad([encoded[i] for i in rows], owners[rows].tolist())
         with autocast:
             states = model.encode_contexts(batch.to(model.device), form)
         vectors[torch.tensor(rows, device=model.device)] = states.float()

@@ -38,7 +38,7 @@ class EncodedContext:
 
 
 @dataclass
-class ContextBatch:
+class EncodedContexts:
     """Padded encoder inputs for a set of contexts.
 
     `context_word[i]` is the index (into the batch's word list) of the word that
@@ -54,8 +54,8 @@ class ContextBatch:
     def __len__(self) -> int:
         return self.input_ids.shape[0]
 
-    def to(self, device: torch.device) -> "ContextBatch":
-        return ContextBatch(*(t.to(device, non_blocking=True) for t in self._tensors()))
+    def to(self, device: torch.device) -> "EncodedContexts":
+        return EncodedContexts(*(t.to(device, non_blocking=True) for t in self._tensors()))
 
     def _tensors(self):
         return (
@@ -147,12 +147,12 @@ class ContextTokenizer:
         all_ids = self._tokenize([lead + t for t in masked_texts])
         return [self._frame(ids) for ids in all_ids]
 
-    def pad(self, encoded: Sequence[EncodedContext], context_word: Sequence[int]) -> ContextBatch:
+    def pad(self, encoded: Sequence[EncodedContext], context_word: Sequence[int]) -> EncodedContexts:
         width = max(len(e.input_ids) for e in encoded)
         rows = [e.input_ids + [self.pad_id] * (width - len(e.input_ids)) for e in encoded]
         lengths = torch.tensor([len(e.input_ids) for e in encoded], dtype=torch.long)
         attention = (torch.arange(width).unsqueeze(0) < lengths.unsqueeze(1)).long()
-        return ContextBatch(
+        return EncodedContexts(
             input_ids=torch.tensor(rows, dtype=torch.long),
             attention_mask=attention,
             read_positions=torch.tensor([e.read_position for e in encoded], dtype=torch.long),

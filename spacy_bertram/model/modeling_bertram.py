@@ -13,22 +13,22 @@ training stages can move weights between models with `load_parts`:
   `config.wordpiece_residual` and `config.wordpiece_map`
 - `encoder`: the frozen transformer; always in eval mode, never trained
 
-With `config.wordpiece_residual`, `base_vectors` (the mean of the encoder's input
-embeddings of the word's wordpieces, corrected by `wordpiece` when there is one) is
-added to the form part and to the context part's output, so every mode outputs that
-baseline plus a learned correction; with `config.keep_whole_words` only words the
-tokenizer splits get the correction. With `config.context_weight` the context part
-predicts the whole vector instead (it learns from every frequent word, whole ones
-too), and `combine` blends it into the form vector with that weight.
+With `config.wordpiece_residual`, the word's `WordpieceBase` (the mean of the
+encoder's input embeddings of its wordpieces, corrected by `wordpiece` when there is
+one) is added to the form part and to the context part's output, so every mode
+outputs that baseline plus a learned correction; with `config.keep_whole_words` only
+words that have no embedding row of their own get the correction. With
+`config.context_weight` the context part predicts the whole vector instead (it learns
+from every frequent word, whole ones too), and `combine` blends it into the form
+vector with that weight. `assemble` turns the parts into the final vectors.
 """
 import dataclasses
 import itertools
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-import numpy
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -36,7 +36,8 @@ from torch import nn
 
 from ..util import get_torch_device, resolve_encoder_path
 from .configuration_bertram import BertramConfig
-from .masking import ContextBatch, ContextTokenizer
+from .encoder import encoder_max_length, is_byte_level, load_encoder, word_pieces
+from .masking import ContextTokenizer, EncodedContexts
 from .ngrams import NGRAMS_NAME, PAD_ID, NgramVocab
 
 WEIGHTS_NAME = "model.safetensors"
@@ -52,7 +53,7 @@ class BertramBatch:
     words: List[str]
     ngram_ids: torch.Tensor  # [W, G] long, PAD_ID-padded
     ngram_mask: torch.Tensor  # [W, G] bool
-    contexts: Optional[ContextBatch]  # None in "form" mode
+    contexts: Optional[EncodedContexts]  # None in "form" mode
 
     def __len__(self) -> int:
         return len(self.words)
@@ -64,6 +65,44 @@ class BertramBatch:
             self.ngram_mask.to(device),
             None if self.contexts is None else self.contexts.to(device),
         )
+
+
+@dataclass
+class WordpieceBase:
+    """A word list's wordpiece base, tokenised once: what the trained parts are added to.
+
+    `pieces` are each word's token ids inside a sentence (`encoder.py`'s `word_pieces`),
+    `mean` [W, D] the mean of their input embeddings (zero for a word without pieces),
+    `base` [W, D] what corrections are added to (with config.wordpiece_residual the
+    mean plus the `wordpiece` map's correction, else zeros), and `whole` [W] bool the
+    words kept at their own embedding row, which get no correction (None when every
+    word gets one). No gradient flows into any of them.
+    """
+
+    pieces: List[List[int]]
+    n_pieces: torch.Tensor  # [W] long
+    mean: torch.Tensor
+    base: torch.Tensor
+    whole: Optional[torch.Tensor]
+
+    def __len__(self) -> int:
+        return len(self.pieces)
+
+    @property
+    def own_row(self) -> List[bool]:
+        """Per word: does the model give it its own input-embedding row? Such a vector
+        is exact, so callers can leave the word as it is and skip its contexts."""
+        return [False] * len(self) if self.whole is None else self.whole.tolist()
+
+    def add(self, correction: torch.Tensor) -> torch.Tensor:
+        """base + a trained part's output [W, D], the correction zeroed on `whole` rows."""
+        if correction.shape[0] != len(self):
+            raise ValueError(
+                f"The base holds {len(self)} words but the correction {correction.shape[0]} rows."
+            )
+        if self.whole is not None:
+            correction = correction * (~self.whole).unsqueeze(-1).to(correction.dtype)
+        return self.base + correction
 
 
 class NgramEmbedding(nn.Module):
@@ -179,7 +218,7 @@ class BertramModel(nn.Module):
                 self.gate = nn.Linear(2 * config.embedding_dim, 1)
             if config.wordpiece_residual and config.wordpiece_map:
                 self.wordpiece = WordpieceMap(config.embedding_dim)
-        self.contexts = ContextTokenizer(
+        self.context_tokenizer = ContextTokenizer(
             tokenizer, config.mode, config.max_seq_length, bool(config.quote_form)
         )
         self.train(False)
@@ -213,7 +252,7 @@ class BertramModel(nn.Module):
                 f"{sorted(settable)} (the rest is read from the encoder)."
             )
         path = resolve_encoder_path(encoder_path)
-        encoder, tokenizer = _load_encoder(path)
+        encoder, tokenizer = load_encoder(path)
         quote = config_overrides.pop("quote_form", None)
         if ngram_vocab is not None:  # the vocabulary decides how words are cut
             config_overrides.update(
@@ -226,10 +265,10 @@ class BertramModel(nn.Module):
             mode=mode,
             embedding_dim=encoder.get_input_embeddings().embedding_dim,
             hidden_size=encoder.config.hidden_size,
-            quote_form=_is_byte_level(tokenizer) if quote is None else quote,
+            quote_form=is_byte_level(tokenizer) if quote is None else quote,
             **config_overrides,
         )
-        config.max_seq_length = min(config.max_seq_length, _encoder_max_length(encoder, tokenizer))
+        config.max_seq_length = min(config.max_seq_length, encoder_max_length(encoder, tokenizer))
         if ngram_vocab is None:
             ngram_vocab = NgramVocab.build(
                 words,
@@ -262,7 +301,7 @@ class BertramModel(nn.Module):
             encoder_path = directory / ENCODER_DIR
             if not encoder_path.is_dir():
                 encoder_path = resolve_encoder_path(config.encoder_path)
-        encoder, tokenizer = _load_encoder(str(encoder_path))
+        encoder, tokenizer = load_encoder(encoder_path)
         model = cls(config, ngram_vocab, encoder, tokenizer)
         weights_path = directory / WEIGHTS_NAME
         if not weights_path.is_file():
@@ -273,6 +312,18 @@ class BertramModel(nn.Module):
             raise ValueError(
                 f"{weights_path} is not a readable safetensors file ({err}); re-save the model."
             ) from err
+        own = model.state_dict()
+        wrong = [
+            f"{name} {tuple(tensor.shape)} instead of {tuple(own[name].shape)}"
+            for name, tensor in state.items()
+            if name in own and tensor.shape != own[name].shape
+        ]
+        if wrong:
+            raise ValueError(
+                f"{weights_path} does not fit the model that {directory} describes "
+                f"({'; '.join(wrong[:3])}): its weights, config.json and {NGRAMS_NAME} come "
+                f"from different saves; save the model again with `save_pretrained`."
+            )
         missing, unexpected = model.load_state_dict(state, strict=False)
         missing = [k for k in missing if not k.startswith("encoder.")]
         if missing or unexpected:
@@ -354,11 +405,11 @@ class BertramModel(nn.Module):
         texts: List[str] = []
         owners: List[int] = []
         for index, (word, contexts) in enumerate(items):
-            selected = self.contexts.select(word, contexts, limit)
+            selected = self.context_tokenizer.select(word, contexts, limit)
             texts.extend(selected)
             owners.extend([index] * len(selected))
-        encoded = self.contexts.encode(texts)
-        batch = self.contexts.pad(encoded, owners) if encoded else _empty_contexts()
+        encoded = self.context_tokenizer.encode(texts)
+        batch = self.context_tokenizer.pad(encoded, owners) if encoded else _empty_contexts()
         return BertramBatch(words, ngram_ids, ngram_mask, batch)
 
     def encode_ngrams(self, words: Sequence[str]) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -373,37 +424,27 @@ class BertramModel(nn.Module):
     def forward(self, batch: BertramBatch) -> torch.Tensor:
         """[n_words, embedding_dim] vectors for a collated batch."""
         batch = batch.to(self.device)
-        base, whole = self.base_and_whole(batch.words)  # tokenised once for both parts
-        form = _add_base(self.form(batch.ngram_ids, batch.ngram_mask), base, whole)
+        base = self.wordpiece_base(batch.words)
+        form = self.form_vectors(batch.words, base, (batch.ngram_ids, batch.ngram_mask))
         if self.config.mode == "form":
             return form
         contexts = batch.contexts
-        vectors = self.encode_contexts(contexts, form) if len(contexts) else None
+        states = self.encode_contexts(contexts, form) if len(contexts) else None
         grouped, mask = group_contexts(
-            vectors, contexts.context_word, len(batch), self.config.hidden_size, self.device
+            states, contexts.context_word, len(batch), self.config.hidden_size, self.device
         )
-        context = self.output(self.mimicking(grouped, mask))
-        if not self.blends_context:
-            context = _add_base(context, base, whole)
-        return self.combine(form, context, mask.any(dim=1), whole)
+        return self.assemble(form, grouped, mask, base)
 
-    def form_vectors(self, words: Sequence[str]) -> torch.Tensor:
-        """Form-only vectors [n_words, embedding_dim] (the form part, on its own,
-        through `add_base`)."""
-        ngram_ids, ngram_mask = self.encode_ngrams(words)
-        form = self.form(ngram_ids.to(self.device), ngram_mask.to(self.device))
-        return self.add_base(form, words)
+    def wordpiece_base(self, words: Sequence[str]) -> WordpieceBase:
+        """The words' `WordpieceBase`: tokenised once, read by every part of the model.
 
-    def wordpiece_mean(self, words: Sequence[str]) -> torch.Tensor:
-        """[n_words, embedding_dim]: mean of the frozen encoder's input embeddings of
-        each word's wordpieces, tokenised as inside a sentence (after a space, no
-        special tokens); the zero vector for a word without pieces. No gradient."""
-        return self.wordpieces(words)[0]
-
-    def wordpieces(self, words: Sequence[str]) -> Tuple[torch.Tensor, torch.Tensor]:
-        """`wordpiece_mean(words)` and each word's number of pieces ([n_words] long)."""
+        A word keeps its own row (with config.wordpiece_residual and
+        config.keep_whole_words) when it is one piece that is not the unknown token:
+        an `[UNK]` row says nothing about the word.
+        """
         weight = self.encoder.get_input_embeddings().weight
-        pieces = self.tokenizer([" " + w for w in words], add_special_tokens=False)["input_ids"]
+        pieces = word_pieces(self.tokenizer, words)
+        n_pieces = torch.tensor([len(ids) for ids in pieces], dtype=torch.long, device=self.device)
         flat = torch.tensor([i for ids in pieces for i in ids], dtype=torch.long, device=weight.device)
         offsets = torch.tensor(
             [0, *itertools.accumulate(len(ids) for ids in pieces)][: len(pieces)],
@@ -412,41 +453,50 @@ class BertramModel(nn.Module):
         )
         with torch.no_grad():
             mean = nn.functional.embedding_bag(flat, weight, offsets, mode="mean")
-        counts = torch.tensor([len(ids) for ids in pieces], dtype=torch.long, device=self.device)
-        return mean.to(device=self.device, dtype=self.output.weight.dtype), counts
-
-    def base_vectors(self, words: Sequence[str]) -> torch.Tensor:
-        """What the trained parts are added to: with config.wordpiece_residual, the
-        wordpiece mean (plus the `wordpiece` map's correction when the model has
-        one), else zeros ([n_words, embedding_dim])."""
-        return self.base_and_whole(words)[0]
-
-    def add_base(self, correction: torch.Tensor, words: Sequence[str]) -> torch.Tensor:
-        """A trained part's output [n_words, embedding_dim] as the model's vectors:
-        `base_vectors(words)` plus the correction. With config.keep_whole_words, words
-        the tokenizer keeps whole get their base alone: their own embedding row, which
-        is exact."""
-        return _add_base(correction, *self.base_and_whole(words))
-
-    def base_and_whole(self, words: Sequence[str]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """`base_vectors(words)` and the [n_words] bool mask of the words that get no
-        correction (kept whole, with config.keep_whole_words; None when all get one)."""
+        mean = mean.to(device=self.device, dtype=self.output.weight.dtype)
         if not self.config.wordpiece_residual:
-            return self.output.weight.new_zeros((len(words), self.config.embedding_dim)), None
-        mean, counts = self.wordpieces(words)
-        base = mean + self.wordpiece(mean, counts) if self.has_part("wordpiece") else mean
-        return base, (counts == 1) if self.config.keep_whole_words else None
+            return WordpieceBase(pieces, n_pieces, mean, torch.zeros_like(mean), None)
+        base = mean + self.wordpiece(mean, n_pieces) if self.has_part("wordpiece") else mean
+        whole = None
+        if self.config.keep_whole_words:
+            unknown = self.tokenizer.unk_token_id
+            whole = torch.tensor(
+                [len(ids) == 1 and ids[0] != unknown for ids in pieces],
+                dtype=torch.bool,
+                device=self.device,
+            )
+        return WordpieceBase(pieces, n_pieces, mean, base, whole)
 
-    def keeps_own_row(self, words: Sequence[str]) -> List[bool]:
-        """Per word: does the model give it its own input-embedding row (a word the
-        tokenizer keeps whole, with config.keep_whole_words)? Such a vector is exact,
-        so callers can leave those words as they are and skip their contexts."""
-        if not words or not (self.config.wordpiece_residual and self.config.keep_whole_words):
-            return [False] * len(words)  # as base_and_whole: every word gets a correction
-        return [c == 1 for c in self.wordpieces(words)[1].tolist()]
+    def form_vectors(
+        self,
+        words: Sequence[str],
+        base: Optional[WordpieceBase] = None,
+        ngrams: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+    ) -> torch.Tensor:
+        """The form part on its own, added to the base: [n_words, embedding_dim].
+
+        `base` (`wordpiece_base(words)`) and `ngrams` (`encode_ngrams(words)`) are
+        computed when not given.
+        """
+        base = self.wordpiece_base(words) if base is None else base
+        ngram_ids, ngram_mask = self.encode_ngrams(words) if ngrams is None else ngrams
+        return base.add(self.form(ngram_ids.to(self.device), ngram_mask.to(self.device)))
+
+    def assemble(
+        self,
+        form: torch.Tensor,
+        context_states: torch.Tensor,
+        context_mask: torch.Tensor,
+        base: WordpieceBase,
+    ) -> torch.Tensor:
+        """The final vectors [W, embedding_dim] from the form vectors (`form_vectors`)
+        and each word's context states [W, K, hidden] + mask [W, K] (`group_contexts`):
+        the context part (`mimic`) and the form vector, combined per mode."""
+        context = self.mimic(context_states, context_mask, base)
+        return self.combine(form, context, context_mask.any(dim=1), base.whole)
 
     def encode_contexts(
-        self, contexts: ContextBatch, form: Optional[torch.Tensor] = None
+        self, contexts: EncodedContexts, form: Optional[torch.Tensor] = None
     ) -> torch.Tensor:
         """Encoder states at each context's read position: [n_contexts, hidden_size].
 
@@ -471,21 +521,13 @@ class BertramModel(nn.Module):
         return states[torch.arange(states.shape[0], device=states.device), contexts.read_positions]
 
     def mimic(
-        self,
-        context_vectors: torch.Tensor,
-        context_mask: torch.Tensor,
-        words: Optional[Sequence[str]] = None,
+        self, context_states: torch.Tensor, context_mask: torch.Tensor, base: WordpieceBase
     ) -> torch.Tensor:
-        """Cached context vectors [W, K, hidden] + mask [W, K] -> [W, embedding_dim]:
-        the context part (attentive mimicking, then the output map A·v + b; through
-        `add_base` with config.wordpiece_residual, unless the model blends, where it
-        is the whole vector; `words` is needed for `add_base`)."""
-        out = self.output(self.mimicking(context_vectors, context_mask))
-        if not self.config.wordpiece_residual or self.blends_context:
-            return out
-        if words is None or len(words) != out.shape[0]:
-            raise ValueError("With wordpiece_residual, mimic needs the batch's words.")
-        return self.add_base(out, words)
+        """Context states [W, K, hidden] + mask [W, K] -> the context part [W, embedding_dim]:
+        attentive mimicking, then the output map A·v + b, added to `base` unless the
+        model blends (then it is the whole vector)."""
+        out = self.output(self.mimicking(context_states, context_mask))
+        return out if self.blends_context else base.add(out)
 
     def combine(
         self,
@@ -498,7 +540,7 @@ class BertramModel(nn.Module):
         contexts get their form vector (in "context" mode without blending: the output
         bias). When the model blends, the context vector, scaled to the form vector's
         norm, gets weight config.context_weight, and the `whole` rows (words kept at
-        their own embedding row, see `base_and_whole`) keep the form vector."""
+        their own embedding row, see `wordpiece_base`) keep the form vector."""
         mode = self.config.mode
         if mode == "form":
             return form
@@ -513,27 +555,6 @@ class BertramModel(nn.Module):
         elif mode == "context":
             return context
         return torch.where(has_context.unsqueeze(-1), context, form)
-
-    def infer_vectors(
-        self,
-        contexts: Mapping[str, Sequence[str]],
-        *,
-        max_contexts: Optional[int] = None,
-        batch_size: int = 64,
-        show_progress: bool = False,
-        half_precision: Optional[bool] = None,
-    ) -> Dict[str, numpy.ndarray]:
-        """{word: contexts} -> {word: float32 vector}; see `inference.infer_vectors`."""
-        from .inference import infer_vectors
-
-        return infer_vectors(
-            self,
-            contexts,
-            max_contexts=max_contexts,
-            batch_size=batch_size,
-            show_progress=show_progress,
-            half_precision=half_precision,
-        )
 
 
 def group_contexts(
@@ -562,68 +583,7 @@ def group_contexts(
     return grouped, mask
 
 
-def _add_base(
-    correction: torch.Tensor, base: torch.Tensor, whole: Optional[torch.Tensor]
-) -> torch.Tensor:
-    """base + correction, with the correction zeroed on the `whole` rows (if given)."""
-    if whole is not None:
-        correction = correction * (~whole).unsqueeze(-1).to(correction.dtype)
-    return base + correction
-
-
-def _empty_contexts() -> ContextBatch:
+def _empty_contexts() -> EncodedContexts:
     empty = torch.zeros((0, 1), dtype=torch.long)
     none = torch.zeros((0,), dtype=torch.long)
-    return ContextBatch(empty, empty, none, none, none)
-
-
-def load_tokenizer(path: Union[str, Path]):
-    """The fast tokenizer of a local encoder folder, with a clear error when it is not one."""
-    from transformers import AutoTokenizer
-
-    folder = Path(path)
-    if not folder.is_dir():
-        raise FileNotFoundError(
-            f"No encoder folder at {path}. Pass a local Hugging Face model folder "
-            f"(config.json, tokenizer files, model.safetensors)."
-        )
-    if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"The encoder folder {path} has no config.json.")
-    try:
-        return AutoTokenizer.from_pretrained(str(path), use_fast=True)
-    except OSError as err:
-        raise FileNotFoundError(f"Could not load the tokenizer from {path} ({err}).") from err
-
-
-def _load_encoder(path: str):
-    from transformers import AutoModel
-
-    tokenizer = load_tokenizer(path)
-    try:
-        encoder = AutoModel.from_pretrained(path, use_safetensors=True)
-    except OSError as err:
-        raise FileNotFoundError(
-            f"Could not load the encoder from {path} ({err}). The folder needs tokenizer "
-            f"files and safetensors weights (BERTRAM never unpickles weights)."
-        ) from err
-    return encoder.eval(), tokenizer
-
-
-def _is_byte_level(tokenizer) -> bool:
-    """True for byte-level BPE tokenizers (RoBERTa, GPT-2 style): they get quotes."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None or backend.pre_tokenizer is None:
-        return hasattr(tokenizer, "byte_encoder")
-    return b"ByteLevel" in bytes(backend.pre_tokenizer.__getstate__())
-
-
-def _encoder_max_length(encoder, tokenizer) -> int:
-    limits = [int(tokenizer.model_max_length)] if tokenizer.model_max_length < 10**6 else []
-    positions = getattr(encoder.config, "max_position_embeddings", None)
-    if positions:
-        # RoBERTa-style position ids start after the padding index
-        padding = getattr(encoder.config, "pad_token_id", None)
-        roberta_style = "roberta" in getattr(encoder.config, "model_type", "")
-        offset = (padding or 0) + 1 if roberta_style else 0
-        limits.append(int(positions) - offset)
-    return min(limits) if limits else 512
+    return EncodedContexts(empty, empty, none, none, none)

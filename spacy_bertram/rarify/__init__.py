@@ -1,7 +1,7 @@
 """Rarification: test sets in which the words a classifier relies on become rare."""
 from .candidates import split_candidates, substitutable_tokens
 from .greedy_masking import MaskingResult, find_masks
-from .rarifier import Replacement, RarifyStats, rarify, read_replacements, write_replacements
+from .rarifier import RarifyStats, Replacement, rarify, read_replacements, write_replacements
 from .substitutions import Substitute, SubstitutionDictionary
 from .wordnet import WordNet, load_wordnet
 

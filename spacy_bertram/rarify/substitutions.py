@@ -119,7 +119,10 @@ class SubstitutionDictionary:
         """The word's rare stand-ins: its real misspellings if `misspelled`, else its rare synonyms."""
         key = (word, tag, misspelled)
         if key not in self._cache:
-            texts, kind = (self.misspellings_of(word), MISSPELLING) if misspelled else (self.synonyms(word, tag), SYNONYM)
+            if misspelled:
+                texts, kind = self.misspellings_of(word), MISSPELLING
+            else:
+                texts, kind = self.synonyms(word, tag), SYNONYM
             self._cache[key] = [
                 Substitute(text, kind, word_frequency(self.frequency, text)) for text in texts
             ]

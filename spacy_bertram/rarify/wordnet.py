@@ -120,7 +120,7 @@ class WordNet:
                     found.append(lemma)
         return found
 
-    @lru_cache(maxsize=65536)
+    @lru_cache(maxsize=65536)  # noqa: B019 (one WordNet per process; the cache is meant to live as long)
     def synset_words(self, offset: int, pos: str) -> Tuple[str, ...]:
         """The words of the synset at `offset` in `data.POS`, adjective markers removed."""
         file = self._data_files[pos]

@@ -4,7 +4,7 @@ from typing import Mapping, Sequence, Union
 import numpy
 import torch
 
-from ..model import BertramModel
+from ..model import BertramModel, infer_vectors
 
 Vector = Union[numpy.ndarray, torch.Tensor]
 
@@ -18,7 +18,7 @@ def mimicking_cosine(
 ) -> float:
     """Mean cosine between inferred and target vectors over the words that have a target.
 
-    `words_contexts` maps words to contexts (as for `BertramModel.infer_vectors`);
+    `words_contexts` maps words to contexts (as for `infer_vectors`);
     `targets` maps words to vectors in the encoder's input-embedding space (e.g. from
     `training.compute_targets`). Words without a target are ignored. Higher is better;
     1.0 means the model reproduces the encoder's own embeddings.
@@ -29,7 +29,7 @@ def mimicking_cosine(
             "No word of `words_contexts` has a target vector; compute targets for the "
             "same words (training.compute_targets)."
         )
-    inferred = model.infer_vectors({w: list(words_contexts[w]) for w in words}, batch_size=batch_size)
+    inferred = infer_vectors(model, {w: list(words_contexts[w]) for w in words}, batch_size=batch_size)
     predicted = torch.from_numpy(numpy.stack([inferred[w] for w in words]))
     return mean_cosine(predicted, words, targets)
 

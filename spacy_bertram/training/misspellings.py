@@ -5,7 +5,7 @@ alone. Trained on frequent words only, the form part learns what a word's n-gram
 about an unseen *word*, not that a slip of one character leaves the word what it was.
 As in LOVE (Chen et al., 2022), the form stage also sees seeded misspellings
 (keyboard slips, dropped, inserted and transposed characters, the generators of
-`rarify.misspell`) of its training words and of every word the encoder's vocabulary
+`spacy_bertram.misspell`) of its training words and of every word the encoder's vocabulary
 keeps whole (`whole_vocabulary_words`: their targets are their own embedding rows,
 so they cost no OTA), each with the correct word's target, so a misspelled known
 word comes out near that word's own vector.
@@ -13,7 +13,8 @@ word comes out near that word's own vector.
 import random
 from typing import Callable, Dict, Iterable, List, Sequence
 
-from ..rarify.misspell import misspell
+from ..misspell import misspell
+from ..model.encoder import word_pieces
 
 
 def misspelled_copies(
@@ -60,5 +61,5 @@ def whole_vocabulary_words(tokenizer, min_length: int = 3) -> List[str]:
     entries = sorted(tokenizer.get_vocab())
     words = [tokenizer.convert_tokens_to_string([e]).strip() for e in entries]
     words = sorted({w for w in words if len(w) >= min_length and w.isalpha()})
-    pieces = tokenizer([" " + w for w in words], add_special_tokens=False)["input_ids"]
+    pieces = word_pieces(tokenizer, words)
     return [w for w, ids in zip(words, pieces) if len(ids) == 1 and ids[0] != tokenizer.unk_token_id]

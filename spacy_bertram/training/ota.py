@@ -18,15 +18,21 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import torch
 from tqdm.auto import tqdm
 
+from ..model.configuration_bertram import setting
+from ..model.encoder import position_offset, word_pieces
+from ..util import eval_mode
+
 
 @dataclass
 class OtaConfig:
     """Templates (with `{word}` and optionally `{mask}`) and the optimiser's settings."""
 
-    templates: Tuple[str, ...] = ("{word}", "{mask} {word} {mask} .")
-    steps: int = 100
-    lr: float = 0.01
-    batch_size: int = 64
+    templates: Tuple[str, ...] = setting(
+        ("{word}", "{mask} {word} {mask} ."), help="Template sentences with {word} (and {mask})."
+    )
+    steps: int = setting(100, help="Optimiser steps of the one-token approximation.")
+    lr: float = setting(0.01, help="Learning rate of the one-token approximation.")
+    batch_size: int = setting(64, help="Words optimised at once.")
 
     def __post_init__(self) -> None:
         self.templates = tuple(self.templates)
@@ -39,15 +45,6 @@ class OtaConfig:
                 f"OTA needs steps >= 0, lr > 0 and batch_size >= 1, got steps={self.steps}, "
                 f"lr={self.lr}, batch_size={self.batch_size}."
             )
-
-
-def word_piece_ids(tokenizer, word: str) -> List[int]:
-    """The word's pieces as they appear inside a sentence (after a space).
-
-    WordPiece ignores the leading space; byte-level BPE turns it into the `Ġ` prefix
-    that words have everywhere but at the start of a text.
-    """
-    return tokenizer(" " + word, add_special_tokens=False)["input_ids"]
 
 
 class _Template:
@@ -77,25 +74,24 @@ class _Template:
 
 @contextmanager
 def frozen(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
-    """Eval mode and no parameter gradients for the duration; restores requires_grad after."""
+    """Eval mode and no parameter gradients for the duration; both are restored after."""
     flags = [p.requires_grad for p in module.parameters()]
-    module.eval()
-    for p in module.parameters():
-        p.requires_grad_(False)
-    try:
-        yield module
-    finally:
-        for p, flag in zip(module.parameters(), flags):
-            p.requires_grad_(flag)
+    with eval_mode(module):
+        for p in module.parameters():
+            p.requires_grad_(False)
+        try:
+            yield module
+        finally:
+            for p, flag in zip(module.parameters(), flags):
+                p.requires_grad_(flag)
 
 
 def _position_offset(encoder) -> Optional[int]:
-    """First position id of the encoder (RoBERTa counts from padding_idx + 1), or None
-    when its forward takes no `position_ids`."""
+    """The encoder's first position id (`encoder.position_offset`), or None when its
+    forward takes no `position_ids`."""
     if "position_ids" not in inspect.signature(encoder.forward).parameters:
         return None
-    padding_idx = getattr(getattr(encoder, "embeddings", None), "padding_idx", None)
-    return 0 if padding_idx is None else padding_idx + 1
+    return position_offset(encoder)
 
 
 def _hidden_states(encoder, **inputs) -> torch.Tensor:
@@ -161,7 +157,7 @@ def ota_objective(
 ) -> torch.Tensor:
     """OTA's objective (per word, summed over templates) for given candidate vectors."""
     device = vectors.device
-    pieces = [word_piece_ids(tokenizer, w) for w in words]
+    pieces = word_pieces(tokenizer, words)
     templates = [_Template(tokenizer, t) for t in config.templates]
     with frozen(encoder), torch.no_grad():
         return sum(
@@ -193,7 +189,7 @@ def _optimise(encoder, tokenizer, words: List[str], config: OtaConfig, show_prog
     bar = tqdm(total=len(words), desc="OTA targets", unit="word", disable=not show_progress)
     for start in range(0, len(words), config.batch_size):
         chunk = words[start : start + config.batch_size]
-        pieces = [word_piece_ids(tokenizer, w) for w in chunk]
+        pieces = word_pieces(tokenizer, chunk)
         batches = [_TemplateBatch(encoder, tokenizer, t, pieces, device) for t in templates]
         with torch.no_grad():
             init = torch.stack([embeddings[torch.tensor(p, device=device)].mean(0) for p in pieces])

@@ -25,7 +25,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..model import BertramModel, encode_context_vectors
+from ..model.configuration_bertram import setting
+from ..util import eval_mode
 from .metrics import mean_cosine
+from .seeds import SeedStreams
 
 WordContexts = Dict[str, List[str]]
 EpochLogger = Callable[[int, Optional[float], float, Optional[float]], None]
@@ -36,9 +39,9 @@ Validator = Callable[[], float]
 class StageConfig:
     """Optimiser settings of one stage (Adam, MSE to the targets)."""
 
-    epochs: int
-    lr: float
-    batch_size: int
+    epochs: int = setting(help="Epochs (0: the stage keeps its starting point).")
+    lr: float = setting(help="Adam's learning rate.")
+    batch_size: int = setting(help="Words per optimiser step.")
 
     def __post_init__(self) -> None:
         if self.epochs < 0 or self.lr <= 0 or self.batch_size < 1:
@@ -71,19 +74,16 @@ def encode_context_cache(
     Words whose contexts never contain them are left out. In "add" mode the form
     vectors are computed once in eval mode (no n-gram dropout) and kept with the cache.
     """
-    selected = {w: model.contexts.select(w, c, max_contexts) for w, c in words_contexts.items()}
+    selected = {w: model.context_tokenizer.select(w, c, max_contexts) for w, c in words_contexts.items()}
     words = [w for w in words_contexts if selected[w]]
     counts = [len(selected[w]) for w in words]
     starts = [0, *itertools.accumulate(counts)][: len(counts)]
-    was_training = model.training
-    model.eval()
-    with torch.inference_mode():
+    with eval_mode(model), torch.inference_mode():
         form = model.form_vectors(words) if model.config.mode in ("add", "replace") else None
         with tqdm(total=sum(counts), desc="encoding contexts", unit="ctx", disable=not show_progress) as bar:
             vectors, _ = encode_context_vectors(
                 model, [selected[w] for w in words], form, batch_size=batch_size, progress=bar
             )
-    model.train(was_training)
     return ContextCache(words, vectors.clone(), starts, counts, None if form is None else form.clone())
 
 
@@ -124,29 +124,23 @@ def cache_cosine(
 ) -> float:
     """Mean cosine to the targets of the model's vectors from all of each word's cached
     contexts (eval mode): the validation score of the cached stages."""
-    was_training = model.training
-    model.eval()
     outputs = []
-    with torch.inference_mode():
+    with eval_mode(model), torch.inference_mode():
         for begin in range(0, len(cache.words), batch_size):
             rows = list(range(begin, min(begin + batch_size, len(cache.words))))
             words = [cache.words[r] for r in rows]
             grouped, mask = _all_contexts(cache, rows)
-            form = cache.form[rows] if cache.form is not None else model.form_vectors(words)
-            whole = model.base_and_whole(words)[1]
-            outputs.append(model.combine(form, model.mimic(grouped, mask, words), mask.any(dim=1), whole))
-    model.train(was_training)
+            base = model.wordpiece_base(words)
+            form = cache.form[rows] if cache.form is not None else model.form_vectors(words, base)
+            outputs.append(model.assemble(form, grouped, mask, base))
     return mean_cosine(torch.cat(outputs), cache.words, targets)
 
 
 def form_cosine(model: BertramModel, words: Sequence[str], targets: Dict[str, torch.Tensor]) -> float:
     """Mean cosine to the targets of the form part's vectors (eval mode, no n-gram
     dropout): the validation score of stage 2."""
-    was_training = model.training
-    model.eval()
-    with torch.inference_mode():
+    with eval_mode(model), torch.inference_mode():
         vectors = model.form_vectors(list(words))
-    model.train(was_training)
     return mean_cosine(vectors, words, targets)
 
 
@@ -160,7 +154,7 @@ def fit_output_map(
     a linear read-out of the encoder already works, instead of from a random map whose
     outputs are far off the small-normed embedding space. With
     config.wordpiece_residual the fit is to what the model adds to its
-    `base_vectors` (target minus wordpiece mean), on the split words alone with
+    wordpiece base (target minus base), on the words without an own row alone with
     config.keep_whole_words; a model that blends fits the whole targets of all words.
     """
     states = torch.stack([cache.vectors[s : s + c].mean(0) for s, c in zip(cache.starts, cache.counts)])
@@ -169,7 +163,8 @@ def fit_output_map(
         _ridge_fit(model.output, states, target, ridge)
         return
     with torch.no_grad():
-        base, whole = model.base_and_whole(cache.words)
+        wordpieces = model.wordpiece_base(cache.words)
+    base, whole = wordpieces.base, wordpieces.whole
     target = target - base.to(target.device)
     if whole is not None and bool((~whole).any()):  # only corrected words shape the map
         corrected = ~whole.to(states.device)
@@ -211,8 +206,9 @@ def fit_wordpiece_map(
     if ridge <= 0:
         raise ValueError(f"The wordpiece map's ridge must be > 0, got {ridge}.")
     words = [w for w in words if w in targets]
-    mean, counts = model.wordpieces(words)
-    split = torch.nonzero(counts > 1, as_tuple=True)[0]
+    wordpieces = model.wordpiece_base(words)
+    mean = wordpieces.mean
+    split = torch.nonzero(wordpieces.n_pieces > 1, as_tuple=True)[0]
     if split.numel() == 0:
         return 0
     target = torch.stack([targets[words[i]] for i in split.tolist()]).to(mean.device)
@@ -290,7 +286,7 @@ def _run_epochs(
     came in); every score is logged, epoch 0's with no loss.
     """
     optimizer = _Adam(params, lr=config.lr)
-    rng = random.Random(seed)
+    rng = random.Random(SeedStreams(seed)("batch order"))
     losses: List[float] = []
     best_score = validate() if validate is not None else None
     best_state = [p.detach().clone() for p in params] if validate is not None else None
@@ -348,18 +344,17 @@ def train_on_cache(
     """
     target = torch.stack([targets[w] for w in cache.words]).to(model.device)
     params = trainable_parameters(model, parts)
-    rng = random.Random(seed + 1)
+    rng = random.Random(SeedStreams(seed)("context sample"))
     model.train()
 
     def step(rows: List[int]) -> torch.Tensor:
         grouped, mask = _sample_contexts(cache, rows, sample_range, rng)
         words = [cache.words[r] for r in rows]
-        context = model.mimic(grouped, mask, words)
-        if model.blends_context:
-            return nn.functional.mse_loss(context, target[rows])
-        form = cache.form[rows] if cache.form is not None else model.form_vectors(words)
-        vectors = model.combine(form, context, mask.any(dim=1))
-        return nn.functional.mse_loss(vectors, target[rows])
+        base = model.wordpiece_base(words)
+        if model.blends_context:  # the context part alone predicts the whole vector
+            return nn.functional.mse_loss(model.mimic(grouped, mask, base), target[rows])
+        form = cache.form[rows] if cache.form is not None else model.form_vectors(words, base)
+        return nn.functional.mse_loss(model.assemble(form, grouped, mask, base), target[rows])
 
     losses = _run_epochs(
         len(cache.words), step, params, config, seed=seed, desc=desc, log_epoch=log_epoch, show_progress=show_progress,
@@ -414,7 +409,7 @@ def train_end_to_end(
     words = list(words_contexts)
     target = torch.stack([targets[w] for w in words]).to(model.device)
     params = trainable_parameters(model, parts)
-    rng = random.Random(seed + 1)
+    rng = random.Random(SeedStreams(seed)("context sample"))
     low, high = sample_range
     model.train()
 

@@ -6,6 +6,7 @@ the word, the encoder and the OTA settings (OTA rows of a batch never interact),
 targets are cached on disk per word, in one safetensors file per encoder and OTA
 settings (no pickle): a run on another word list computes only the words it lacks.
 """
+
 import hashlib
 import json
 import os
@@ -17,7 +18,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from .ota import OtaConfig, one_token_approximation, word_piece_ids
+from ..model.encoder import word_pieces
+from .ota import OtaConfig, one_token_approximation
 
 
 def encoder_fingerprint(encoder) -> str:
@@ -37,7 +39,7 @@ def targets_cache_key(fingerprint: str, ota: OtaConfig) -> str:
 def trainable_target_words(tokenizer, words: Sequence[str]) -> List[str]:
     """The words whose pieces contain no unknown token (an UNK row is no target)."""
     unk = tokenizer.unk_token_id
-    return [w for w in words if (ids := word_piece_ids(tokenizer, w)) and unk not in ids]
+    return [w for w, ids in zip(words, word_pieces(tokenizer, words)) if ids and unk not in ids]
 
 
 def compute_targets(
@@ -65,7 +67,7 @@ def compute_targets(
             cached = _read_cache(cache_path)
     missing = [w for w in words if w not in cached]
     weight = encoder.get_input_embeddings().weight.detach()
-    pieces = {w: word_piece_ids(tokenizer, w) for w in missing}
+    pieces = dict(zip(missing, word_pieces(tokenizer, missing)))
     multi = [w for w in missing if len(pieces[w]) > 1]
     computed: Dict[str, torch.Tensor] = {}
     if multi:
@@ -94,5 +96,8 @@ def _read_cache(path: Path) -> Dict[str, torch.Tensor]:
     except Exception as err:
         raise ValueError(f"Corrupt targets cache {path}: delete the file and re-run.") from err
     if vectors.shape[0] != len(cached_words):
-        raise ValueError(f"Targets cache {path} lists {len(cached_words)} words for {vectors.shape[0]} vectors: delete the file and re-run.")
+        raise ValueError(
+            f"Targets cache {path} lists {len(cached_words)} words for {vectors.shape[0]} vectors: "
+            "delete the file and re-run."
+        )
     return dict(zip(cached_words, vectors))

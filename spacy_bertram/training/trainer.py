@@ -15,21 +15,19 @@ import dataclasses
 import json
 import random
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
 from ..model import BertramModel, NgramVocab
-from ..model.modeling_bertram import load_tokenizer
+from ..model.encoder import load_tokenizer, word_pieces
 from ..util import resolve_encoder_path
-from ..model.configuration_bertram import MODES
+from .config import TrainingConfig
 from .metrics import mean_cosine, mimicking_cosine
 from .misspellings import misspelled_copies, whole_vocabulary_words
-from .ota import OtaConfig, word_piece_ids
+from .seeds import SeedStreams
 from .stages import (
-    StageConfig,
     cache_cosine,
     encode_context_cache,
     fit_context_weight,
@@ -51,118 +49,6 @@ CONTEXT_WEIGHTS = tuple(i / 20 for i in range(21))
 CONFIG_NAME = "training_config.json"
 LOG_NAME = "training_log.jsonl"
 STAGE_DONE = "stage.json"
-# Settings added to TrainingConfig later, with the value runs recorded before them had.
-_ADDED_SETTINGS = {
-    "wordpiece_residual": False,
-    "wordpiece_map": False,
-    "wordpiece_ridge": 1.0,
-    "keep_whole_words": False,
-    "validation": 0,
-    "context_weight": None,
-    "form_misspellings": 0,
-}
-
-
-@dataclass
-class TrainingConfig:
-    """Every setting that shapes the trained model.
-
-    Defaults follow the paper and its reference implementation: words with >= 100
-    occurrences, up to 32 contexts each, 4..32 of them sampled per word and step;
-    stage 1 (context) 5 epochs, batch 48; stage 2 (form) 20 epochs, lr 0.01, batch 64;
-    stage 3 (combined) 3 epochs, batch 48; MSE to the target vectors. With
-    `output_init_ridge` set, the cached stages start their output map from a ridge
-    least-squares fit (`stages.fit_output_map`), with validation words the best of
-    `RIDGE_FACTORS` times that ridge; None keeps the random initialisation.
-    `wordpiece_residual` sets `BertramConfig.wordpiece_residual`: the model outputs the
-    mean of the word's wordpiece embeddings plus a learned correction. `wordpiece_map`
-    (with the residual) corrects that mean for split words by a linear map, fitted in
-    closed form (ridge `wordpiece_ridge`) on the training words before the stages
-    and frozen in all of them; it is off by default: it brings split words closer to
-    their one-token approximations but further from their human similarity ratings
-    (CRW-dev), and it leaves the blend nothing to add. `keep_whole_words` (with the
-    residual) leaves words the tokenizer keeps whole at their own embedding row: only
-    split words are corrected, so only split words are worth training on and only
-    they are selected, unless the model blends. With `context_weight` (not in
-    "shallow" mode) the context part predicts whole vectors and learns from every
-    word, whole ones too (a `max_words` sample takes every split word first: only
-    they teach the form part and the blend), and a split word's vector is
-    `(1 - w)·form + w·context`, `w` being the best of `CONTEXT_WEIGHTS` for the
-    validation words (this value without them). None makes the context part a
-    correction to the base, as the form part is.
-    `form_misspellings` seeded misspellings (`misspellings.misspelled_copies`) of each
-    training word and of each word the encoder's vocabulary keeps whole (its own row
-    is its target, so it costs no OTA; validation and held-out words aside) join the
-    form stage with that word's target, and the n-gram vocabulary covers those words;
-    new misspellings of as many known words as there are validation words join its
-    validation. A misspelling has no contexts, so the form part alone must bring it
-    back near the word meant.
-    `validation` words (a fraction below 1, else a count) are split from the training
-    words; every stage ends on the epoch (0: its starting point) whose vectors come
-    closest to their targets. 0 turns this early stopping off.
-    """
-
-    mode: str = "add"
-    seed: int = 0
-    min_count: int = 100
-    max_words: Optional[int] = None
-    max_contexts: int = 32
-    min_contexts_per_step: int = 4
-    held_out: Union[int, float] = 0.05
-    validation: Union[int, float] = 0.1
-    context: StageConfig = field(default_factory=lambda: StageConfig(epochs=5, lr=1e-4, batch_size=48))
-    form: StageConfig = field(default_factory=lambda: StageConfig(epochs=20, lr=0.01, batch_size=64))
-    combined: StageConfig = field(default_factory=lambda: StageConfig(epochs=3, lr=1e-4, batch_size=48))
-    ota: OtaConfig = field(default_factory=OtaConfig)
-    ngram_min_count: int = 2
-    max_seq_length: int = 96
-    output_init_ridge: Optional[float] = 30.0
-    wordpiece_residual: bool = True
-    wordpiece_map: bool = False
-    wordpiece_ridge: float = 1.0
-    keep_whole_words: bool = True
-    context_weight: Optional[float] = 0.25
-    form_misspellings: int = 8
-
-    def __post_init__(self) -> None:
-        kinds = {"context": StageConfig, "form": StageConfig, "combined": StageConfig, "ota": OtaConfig}
-        for name, kind in kinds.items():
-            value = getattr(self, name)
-            if isinstance(value, dict):
-                setattr(self, name, kind(**value))
-        if self.mode not in MODES:
-            raise ValueError(f"TrainingConfig.mode must be one of {MODES}, got {self.mode!r}.")
-        if self.context_weight is not None and not 0 <= self.context_weight <= 1:
-            raise ValueError(f"TrainingConfig.context_weight must be in [0, 1] or None, got {self.context_weight}.")
-        if self.form_misspellings < 0:
-            raise ValueError(f"TrainingConfig.form_misspellings must be >= 0, got {self.form_misspellings}.")
-        if self.wordpiece_ridge <= 0:
-            raise ValueError(f"TrainingConfig.wordpiece_ridge must be > 0, got {self.wordpiece_ridge}.")
-        if not 1 <= self.min_contexts_per_step <= self.max_contexts:
-            raise ValueError(
-                f"Need 1 <= min_contexts_per_step <= max_contexts, got "
-                f"{self.min_contexts_per_step} and {self.max_contexts}."
-            )
-
-    def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @property
-    def blends(self) -> bool:
-        """Whether the model blends a whole-vector context part into the form vector."""
-        return self.context_weight is not None and self.mode != "shallow"
-
-    def stages(self) -> List[Tuple[str, str]]:
-        """(folder, kind) of the stages this mode needs, in order."""
-        if self.mode == "context":
-            return [("stage1-context", "context")]
-        if self.mode == "form":
-            return [("stage2-form", "form")]
-        return [
-            ("stage1-context", "context"),
-            ("stage2-form", "form"),
-            (f"stage3-{self.mode}", "combined"),
-        ]
 
 
 class _RunLog:
@@ -181,11 +67,10 @@ def _check_run_config(output_dir: Path, record: Dict[str, Any]) -> Dict[str, Any
     path = output_dir / CONFIG_NAME
     record = json.loads(json.dumps(record))  # compare as stored: tuples become lists
     if path.is_file():
-        previous = json.loads(path.read_text(encoding="utf8"))
-        for key, value in _ADDED_SETTINGS.items():  # runs recorded before a setting existed
-            previous.setdefault(key, value)
-        if previous != record:
-            changed = sorted(k for k in set(previous) | set(record) if previous.get(k) != record.get(k))
+        previous = _flat(json.loads(path.read_text(encoding="utf8")))
+        current = _flat(record)
+        if previous != current:
+            changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
             raise ValueError(
                 f"{output_dir} holds a run with other settings (differs in {changed}). "
                 "Resume with the same settings, or pass a new output folder."
@@ -193,10 +78,21 @@ def _check_run_config(output_dir: Path, record: Dict[str, Any]) -> Dict[str, Any
     return record
 
 
+def _flat(record: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    """A nested record as `{"model.mode": ...}`, so a difference names the setting."""
+    flat: Dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
 def splits_word(tokenizer) -> Callable[[str], bool]:
     """A predicate: does the tokenizer split the word into several known pieces?"""
     unknown = tokenizer.unk_token_id
-    return lambda word: len(ids := word_piece_ids(tokenizer, word)) > 1 and unknown not in ids
+    return lambda word: len(ids := word_pieces(tokenizer, [word])[0]) > 1 and unknown not in ids
 
 
 def select_training_words(
@@ -204,13 +100,15 @@ def select_training_words(
 ) -> Tuple[WordContexts, WordContexts, WordContexts]:
     """The run's (training, validation, held-out) words with their contexts.
 
-    With config.keep_whole_words, only words the tokenizer splits qualify: a word kept
-    whole is its own exact target, so it gives no training signal, unless the model
-    blends (its context part learns from whole words too).
+    With the model's keep_whole_words, only words the tokenizer splits qualify: a word
+    kept whole is its own exact target, so it gives no training signal, unless the
+    model blends (its context part learns from whole words too).
     """
-    split_only = config.wordpiece_residual and config.keep_whole_words and not config.blends
+    model = config.model
+    seeds = SeedStreams(config.seed)
+    split_only = model.wordpiece_residual and model.keep_whole_words and not model.blends
     keep = splits_word(tokenizer) if split_only else None
-    prefer = splits_word(tokenizer) if config.blends else None
+    prefer = splits_word(tokenizer) if model.blends else None
     if isinstance(words_source, Mapping):
         words_contexts = {
             w.lower(): list(c)[: config.max_contexts]
@@ -228,12 +126,12 @@ def select_training_words(
             min_count=config.min_count,
             max_words=config.max_words,
             max_contexts=config.max_contexts,
-            seed=config.seed,
+            seed=seeds("word sample"),
             keep=keep,
             prefer=prefer,
         )
-    train_words, held_out = split_held_out(words_contexts, config.held_out, seed=config.seed)
-    train_words, validation = split_held_out(train_words, config.validation, seed=config.seed + 1)
+    train_words, held_out = split_held_out(words_contexts, config.held_out, seed=seeds("held-out words"))
+    train_words, validation = split_held_out(train_words, config.validation, seed=seeds("validation words"))
     return train_words, validation, held_out
 
 
@@ -255,6 +153,7 @@ def train_bertram(
     `output_dir/cache`) holds the target vectors.
     """
     config = config or TrainingConfig()
+    seeds = SeedStreams(config.seed)
     output_dir = Path(output_dir)
     source_name = words_source if isinstance(words_source, (str, Path)) else type(words_source).__name__
     record = _check_run_config(
@@ -266,20 +165,25 @@ def train_bertram(
     # the vocabulary keeps whole (its own row is its target), validation words aside
     vocabulary = whole_vocabulary_words(tokenizer) if config.form_misspellings else []
     vocabulary = [w for w in vocabulary if w not in validation and w not in held_out]
-    vocab = NgramVocab.build(sorted({*train_words, *vocabulary}), min_count=config.ngram_min_count)
+    settings = config.model
+    vocab = NgramVocab.build(
+        sorted({*train_words, *vocabulary}),
+        min_count=settings.ngram_min_count,
+        n_min=settings.ngram_min,
+        n_max=settings.ngram_max,
+        lowercase=settings.lowercase_ngrams,
+    )
+    # the stages' models are copies of this one in their own modes
+    settings = dataclasses.replace(
+        settings, mode="context", context_weight=settings.context_weight if settings.blends else None
+    )
     base = BertramModel.from_encoder(
         encoder,
         ngram_vocab=vocab,
-        mode="context",
         device=device,
-        max_seq_length=config.max_seq_length,
         max_contexts=config.max_contexts,
-        ngram_min_count=config.ngram_min_count,
-        wordpiece_residual=config.wordpiece_residual,
-        wordpiece_map=config.wordpiece_map,
-        keep_whole_words=config.keep_whole_words,
-        context_weight=config.context_weight if config.blends else None,
-        seed=config.seed,
+        seed=seeds("initial weights"),
+        **settings.to_dict(),
     )
     # Recorded once the inputs have loaded, so a typo in a path does not pin the folder.
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -304,26 +208,25 @@ def train_bertram(
     # scored after each stage: a misspelling of each held-out word, and new misspellings
     # of known words (none of them seen in training or validation)
     probes = {
-        "held_out": trainer.misspellings(base, held_out, config.seed + 99, per_word=1),
+        "held_out": trainer.misspellings(base, held_out, seeds("held-out misspellings"), per_word=1),
         "known": {
             t: w
-            for t, w in trainer.misspellings(base, train_words, config.seed + 98, per_word=1).items()
+            for t, w in trainer.misspellings(base, train_words, seeds("known misspellings"), per_word=1).items()
             if t not in trainer.typos and t not in trainer.validation_typos
         },
     }
     for name, typos in probes.items():
         if typos:  # the baseline: the plain encoder reads a misspelling as its wordpieces
-            cosine = mean_cosine(base.wordpiece_mean(list(typos)), list(typos.values()), targets)
+            cosine = mean_cosine(base.wordpiece_base(list(typos)).mean, list(typos.values()), targets)
             log.write(stage="misspellings", of=name, misspellings=len(typos), wordpiece_mean_cosine=cosine)
-    models: Dict[str, BertramModel] = {}
-    for index, (folder, kind) in enumerate(config.stages(), 1):
+    models = trainer.models
+    for folder, kind in config.stages():
         stage_dir = output_dir / folder
         if (stage_dir / STAGE_DONE).is_file():
             models[kind] = BertramModel.from_pretrained(stage_dir, device=base.device)
             continue
         started = time.perf_counter()
-        torch.manual_seed(config.seed + index)
-        models[kind] = trainer.run(kind, models, seed=config.seed + index)
+        trainer.run(kind, seed=seeds(f"{kind} stage"))
         models[kind].save_pretrained(stage_dir)
         summary = {
             "stage": kind,
@@ -365,13 +268,17 @@ class _StageRunner:
         self.config: TrainingConfig = config
         self.log: _RunLog = log
         self.show_progress = show_progress
-        self.sample_range = (config.min_contexts_per_step, config.max_contexts)
+        self.sample_range = config.sample_range
         self.best_epoch: Dict[str, int] = {}
+        self.models: Dict[str, BertramModel] = {}  # each finished stage's model
+        seeds = SeedStreams(config.seed)
         # the form stage's misspellings of the `known` words
-        self.typos = self.misspellings(base, known, config.seed + 3)
+        self.typos = self.misspellings(base, known, seeds("form misspellings"))
         # validated on new misspellings of as many known words as there are validation words
-        sample = random.Random(config.seed + 4).sample(sorted(known), min(len(validation), len(known)))
-        fresh = self.misspellings(base, sample, config.seed + 4, per_word=1) if self.typos else {}
+        sample = random.Random(seeds("validation misspelled words")).sample(
+            sorted(known), min(len(validation), len(known))
+        )
+        fresh = self.misspellings(base, sample, seeds("validation misspellings"), per_word=1) if self.typos else {}
         self.validation_typos = {t: w for t, w in fresh.items() if t not in self.typos}
 
     def _model(self, mode: str) -> BertramModel:
@@ -434,59 +341,76 @@ class _StageRunner:
             fit_output_map(model, cache, self.targets, best)
         return best
 
-    def run(self, kind: str, done: Dict[str, BertramModel], seed: int) -> BertramModel:
-        config = self.config
-        common = dict(seed=seed, log_epoch=self._logger(kind), show_progress=self.show_progress)
-        if kind == "form":
-            model = self._model("form")
-            train = list(self.train_words)  # a word kept at its own row has nothing to learn
-            train = [w for w, own in zip(train, model.keeps_own_row(train)) if not own]
-            words, targets = list(self.validation), self.targets
-            if self.typos:
-                typos, valid_typos = self.typos, self.validation_typos
-                targets = {**targets, **{t: targets[w] for t, w in {**typos, **valid_typos}.items()}}
-                train, words = train + sorted(typos), words + sorted(valid_typos)
-                self.log.write(stage=kind, misspelled_training_words=len(typos), misspelled_validation_words=len(valid_typos))
-            validate = (lambda: form_cosine(model, words, targets)) if words else None
-            if train:
-                train_form(model, train, targets, config.form, validate=validate, **common)
-            else:
-                self.log.write(stage=kind, skipped="no training word is split by the tokenizer")
-            return model
-        if kind == "context":
-            model = self._model("context")
-            cache, validation = self._caches(model, kind)
-            validate = self._on_cache(model, validation)
-            train_on_cache(
-                model, cache, self.targets, config.context, ["mimicking", "output"],
-                sample_range=self.sample_range, desc=kind, validate=validate, **common,
+    def run(self, stage: str, seed: int) -> BertramModel:
+        """Train `stage` ("context", "form", or "combined" after both) into `models`.
+
+        The stage's torch initialisation, batch order and context samples draw from
+        `seed`."""
+        torch.manual_seed(seed)
+        train = {"context": self._context, "form": self._form, "combined": self._combined}[stage]
+        self.models[stage] = train(dict(seed=seed, log_epoch=self._logger(stage), show_progress=self.show_progress))
+        return self.models[stage]
+
+    def _context(self, common: Dict[str, Any]) -> BertramModel:
+        """Stage 1: attentive mimicking and the output map, on the context cache."""
+        model = self._model("context")
+        cache, validation = self._caches(model, "context")
+        validate = self._on_cache(model, validation)
+        train_on_cache(
+            model, cache, self.targets, self.config.context, ["mimicking", "output"],
+            sample_range=self.sample_range, desc="context", validate=validate, **common,
+        )
+        self._fit_context_weight(model, "context", validate)
+        return model
+
+    def _form(self, common: Dict[str, Any]) -> BertramModel:
+        """Stage 2: the form part alone, on the words without an own row and the
+        misspellings."""
+        model = self._model("form")
+        train = list(self.train_words)  # a word kept at its own row has nothing to learn
+        train = [w for w, own in zip(train, model.wordpiece_base(train).own_row) if not own]
+        words, targets = list(self.validation), self.targets
+        if self.typos:
+            typos, valid_typos = self.typos, self.validation_typos
+            targets = {**targets, **{t: targets[w] for t, w in {**typos, **valid_typos}.items()}}
+            train, words = train + sorted(typos), words + sorted(valid_typos)
+            self.log.write(
+                stage="form", misspelled_training_words=len(typos), misspelled_validation_words=len(valid_typos)
             )
-            self._fit_context_weight(model, kind, validate)
-            return model
-        model = self._model(config.mode)
-        model.load_parts(done["context"], ["mimicking", "output"])
-        model.load_parts(done["form"], ["form"])
+        validate = (lambda: form_cosine(model, words, targets)) if words else None
+        if train:
+            train_form(model, train, targets, self.config.form, validate=validate, **common)
+        else:
+            self.log.write(stage="form", skipped="no training word is split by the tokenizer")
+        return model
+
+    def _combined(self, common: Dict[str, Any]) -> BertramModel:
+        """Stage 3: the model's own mode, from the parts of stages 1 and 2."""
+        mode = self.config.model.mode
+        model = self._model(mode)
+        model.load_parts(self.models["context"], ["mimicking", "output"])
+        model.load_parts(self.models["form"], ["form"])
         parts = ["mimicking", "output"]
-        if config.mode != "add":  # "add" keeps the form part frozen, as in the paper
+        if mode != "add":  # "add" keeps the form part frozen, as in the paper
             parts.append("form")
-        if config.mode == "shallow":
+        if mode == "shallow":
             parts.append("gate")
-        if config.mode == "replace":
+        if mode == "replace":  # the form vector enters the encoder: no cache
             validate = None
             if self.validation:
                 validate = lambda: mimicking_cosine(model, self.validation, self.targets)  # noqa: E731
             train_end_to_end(
-                model, self.train_words, self.targets, config.combined, parts,
+                model, self.train_words, self.targets, self.config.combined, parts,
                 sample_range=self.sample_range, validate=validate, **common,
             )
         else:
-            cache, validation = self._caches(model, kind)
+            cache, validation = self._caches(model, "combined")
             validate = self._on_cache(model, validation)
             train_on_cache(
-                model, cache, self.targets, config.combined, parts,
-                sample_range=self.sample_range, desc=kind, validate=validate, **common,
+                model, cache, self.targets, self.config.combined, parts,
+                sample_range=self.sample_range, desc="combined", validate=validate, **common,
             )
-        self._fit_context_weight(model, kind, validate)
+        self._fit_context_weight(model, "combined", validate)
         return model
 
     def misspellings(
@@ -501,7 +425,7 @@ class _StageRunner:
             seed=seed,
             accept=lambda typos: [
                 typo not in self.targets and not own
-                for typo, own in zip(typos, model.keeps_own_row(typos))
+                for typo, own in zip(typos, model.wordpiece_base(typos).own_row)
             ],
         )
 
