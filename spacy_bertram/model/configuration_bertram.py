@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
-MODES = ("form", "context", "shallow", "replace", "add")
+# How a model combines a word's form and contexts into its vector.
+COMBINATION_MODES = ("form", "context", "shallow", "replace", "add")
 CONFIG_NAME = "config.json"
 
 
@@ -78,8 +79,8 @@ class BertramArchitecture:
                     f"{type(value).__name__} {value!r}. Fix the value in config.json or "
                     f"the keyword argument."
                 )
-        if self.mode not in MODES:
-            raise ValueError(f"{name}.mode must be one of {MODES}, got {self.mode!r}.")
+        if self.mode not in COMBINATION_MODES:
+            raise ValueError(f"{name}.mode must be one of {COMBINATION_MODES}, got {self.mode!r}.")
         if not 1 <= self.ngram_min <= self.ngram_max:
             raise ValueError(
                 f"Need 1 <= ngram_min <= ngram_max, got {self.ngram_min}..{self.ngram_max}."

@@ -29,8 +29,8 @@ from ..model.configuration_bertram import setting
 from ..util import eval_mode
 from .metrics import mean_cosine
 from .seeds import SeedStreams
+from .words import WordContexts
 
-WordContexts = Dict[str, List[str]]
 EpochLogger = Callable[[int, Optional[float], float, Optional[float]], None]
 Validator = Callable[[], float]
 

@@ -46,7 +46,7 @@ from .words import WordContexts, read_training_words, split_held_out
 RIDGE_FACTORS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 # With validation words, the blend weight of the context part is the best of these.
 CONTEXT_WEIGHTS = tuple(i / 20 for i in range(21))
-CONFIG_NAME = "training_config.json"
+TRAINING_CONFIG_NAME = "training_config.json"
 LOG_NAME = "training_log.jsonl"
 STAGE_DONE = "stage.json"
 
@@ -64,7 +64,7 @@ class _RunLog:
 
 def _check_run_config(output_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
     """Refuse to resume a run made with other settings; return the record as stored."""
-    path = output_dir / CONFIG_NAME
+    path = output_dir / TRAINING_CONFIG_NAME
     record = json.loads(json.dumps(record))  # compare as stored: tuples become lists
     if path.is_file():
         previous = _flat(json.loads(path.read_text(encoding="utf8")))
@@ -187,7 +187,7 @@ def train_bertram(
     )
     # Recorded once the inputs have loaded, so a typo in a path does not pin the folder.
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / CONFIG_NAME).write_text(json.dumps(record, indent=2) + "\n", encoding="utf8")
+    (output_dir / TRAINING_CONFIG_NAME).write_text(json.dumps(record, indent=2) + "\n", encoding="utf8")
     log = _RunLog(output_dir / LOG_NAME)
     targets = compute_targets(
         base.encoder,
