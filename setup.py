@@ -54,6 +54,9 @@ setup(
         "spacy_augmenters": [
             "bertram.mask_slash_augmenter.v1 = spacy_bertram.augment:create_mask_slash_augmenter",
         ],
+        "spacy_callbacks": [
+            "bertram.prepare_transformers.v1 = spacy_bertram.attach:make_prepare_transformers",
+        ],
         "console_scripts": ["spacy-bertram = spacy_bertram.cli:main"],
     },
     classifiers=[

@@ -30,6 +30,7 @@ def main(
     n_words: int = typer.Option(1000, "--words", help="Words per contexts_many call."),
     limit: int = typer.Option(32, "--limit", help="Contexts per word in the lookup benchmark."),
     repeats: int = typer.Option(5, "--repeats"),
+    workers: int = typer.Option(1, "--workers", help="Indexer processes (local engine)."),
 ) -> None:
     paths = corpus or DEMO_CORPUS
     sources = list_sources(paths)[::every]
@@ -46,13 +47,13 @@ def main(
 
         store_path = Path(tmp) / "bench.db"
         members = sorted({s.member for s in sources if s.member is not None})
-        summary = index_corpus(paths, store_path, members=members, progress=False)
+        summary = index_corpus(paths, store_path, members=members, workers=workers, progress=False)
         if summary["sources_indexed"] != len(sources):
             raise RuntimeError(f"indexed {summary['sources_indexed']} sources, expected {len(sources)}")
         index_seconds = summary["seconds"]
         print(f"corpus: {len(sources)} sources, {summary['tokens']:,} tokens, {summary['sentences']:,} sentences")
         print(f"spaCy tokenizer alone (incl. reading): {tokens / tokenizer_seconds:,.0f} tokens/s ({tokenizer_seconds:.1f} s)")
-        print(f"index_corpus (read, split, tokenize, count, sample, write): "
+        print(f"index_corpus (read, split, tokenize, count, sample, write; {workers} worker(s)): "
               f"{summary['tokens'] / index_seconds:,.0f} tokens/s ({index_seconds:.1f} s)")
         print(f"throughput ratio index / tokenizer: {tokenizer_seconds / index_seconds:.2f}")
         stats = summary["store"]

@@ -150,6 +150,26 @@ def quality(config: TrainingConfig, store: Path, output: Path, targets_cache: Op
     for name, stage in (("form only (stage 2)", "form"), ("BERTRAM add (stage 3)", "combined")):
         r = summaries[stage]
         print(f"| {name} | {r['held_out_misspelled_cosine']:.3f} | {r['known_misspelled_cosine']:.3f} |")
+    print_throughput(log)
+
+
+def print_throughput(log: List[dict]) -> None:
+    """Words/s of OTA and of each stage's epochs (and context-cache encoding), from the training log."""
+    print("\n| throughput | words | seconds | words/s |")
+    print("|---|---:|---:|---:|")
+    for r in log:
+        if r.get("stage") == "targets" and "ota_seconds" in r:
+            print(f"| OTA targets ({r['ota_steps']} steps) | {r['ota_words']} | {r['ota_seconds']:.1f} "
+                  f"| {r['ota_words_per_second']:.1f} |")
+    for summary in (r for r in log if "held_out_cosine" in r):
+        stage, words = summary["stage"], summary["train_words"]
+        epochs = [r["seconds"] for r in log if r.get("stage") == stage and r.get("epoch", 0) > 0]
+        caches = [r["cache_seconds"] for r in log if r.get("stage") == stage and "cache_seconds" in r]
+        if caches:
+            print(f"| {stage}: context cache | {words} | {sum(caches):.1f} | {words / max(sum(caches), 1e-9):,.0f} |")
+        if epochs:
+            print(f"| {stage}: epoch (mean of {len(epochs)}) | {words} | {sum(epochs) / len(epochs):.1f} "
+                  f"| {words * len(epochs) / max(sum(epochs), 1e-9):,.0f} |")
 
 
 @OPTIONS

@@ -1,3 +1,4 @@
+"""`python -m spacy_bertram COMMAND`: the command-line interface (see `cli/`)."""
 from .cli import main
 
 if __name__ == "__main__":

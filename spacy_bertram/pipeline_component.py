@@ -25,10 +25,13 @@ from spacy.training import Example
 from .contexts.pipeline_store import PipelineStore, doc_contexts
 from .extensions import set_doc_vectors
 from .frequency import FrequencySource
+from .layers.transformer_model import encoder_identity
 from .model import BertramModel, infer_vectors
+from .model.encoder import EncoderIdentity, lowercases
 from .model.modeling_bertram import ENCODER_DIR
 from .util import get_torch_device
 from .vector_cache import VectorCache
+from .vector_table import TableIdentity, VectorTable, model_fingerprint, store_fingerprint
 
 MODEL_DIR = "model"
 STORE_FILE = "store.sqlite"
@@ -47,6 +50,8 @@ DEFAULT_CONFIG = {
     "batch_size": 64,
     "device": "auto",
     "include_store": False,
+    "keep_whole_words": True,
+    "vectors_path": None,
 }
 
 # Per doc: the rare token indices; per word: its vector.
@@ -70,6 +75,8 @@ def make_bertram(
     batch_size: int,
     device: str,
     include_store: bool,
+    keep_whole_words: bool,
+    vectors_path: Optional[str],
 ) -> "Bertram":
     """Construct the `bertram` component, which gives rare words BERTRAM vectors.
 
@@ -91,6 +98,13 @@ def make_bertram(
     batch_size (int): Contexts per forward pass of the BERTRAM model.
     device (str): "auto" (GPU when spaCy uses one), "cpu", "cuda:0", ...
     include_store (bool): Save the context store with the pipeline.
+    keep_whole_words (bool): Leave rare words that the tokenizer keeps whole (one known
+        wordpiece) at their own embedding row, with no vector (as the transformer reads
+        them anyway). False gives them a BERTRAM vector too: their row was trained on
+        few occurrences. The setting overrides the model's own keep_whole_words.
+    vectors_path (Optional[str]): Vector table of `python -m spacy_bertram precompute`
+        for this model, store and max_contexts (another is refused). A word in it costs
+        no model call, unless in-domain text of the batch enters its contexts.
     """
     return Bertram(
         nlp.vocab,
@@ -104,15 +118,16 @@ def make_bertram(
         batch_size=batch_size,
         device=device,
         include_store=include_store,
+        keep_whole_words=keep_whole_words,
+        vectors_path=vectors_path,
     )
 
 
 class Bertram(Pipe):
     """Flags rare tokens and sets `Doc._.bertram_rare` and `Doc._.bertram_vectors`.
 
-    Rare words that the model leaves at their own embedding row (a model trained with
-    keep_whole_words, a word its tokenizer keeps whole) are flagged but get no vector:
-    the transformer already reads exactly that row for them.
+    With keep_whole_words, rare words that the tokenizer keeps whole are flagged but
+    get no vector: the transformer already reads exactly their row.
 
     Vectors are cached per word and recomputed only when the word's contexts change.
     `pipe` batches across docs: one store query and one model call per batch, and
@@ -133,6 +148,8 @@ class Bertram(Pipe):
         batch_size: int = 64,
         device: str = "auto",
         include_store: bool = False,
+        keep_whole_words: bool = True,
+        vectors_path: Optional[Union[str, Path]] = None,
     ):
         if max_contexts < 1 or batch_size < 1:
             raise ValueError(
@@ -151,6 +168,8 @@ class Bertram(Pipe):
             "batch_size": batch_size,
             "device": device,
             "include_store": include_store,
+            "keep_whole_words": keep_whole_words,
+            "vectors_path": None if vectors_path is None else str(vectors_path),
         }
         self.contexts = PipelineStore(store_path)
         self.vectors = VectorCache()
@@ -162,7 +181,7 @@ class Bertram(Pipe):
         return (self.__class__.__new__, (self.__class__,), self.__getstate__())
 
     def __getstate__(self) -> Dict[str, Any]:
-        state = {**self.__dict__, "_rare_words": {}}
+        state = {**self.__dict__, "_rare_words": {}, "_table": None}  # a worker reads the table again
         state.pop("_bytes_dir", None)  # the parent keeps the folder alive
         return state
 
@@ -196,16 +215,13 @@ class Bertram(Pipe):
         model = self.bertram_model
         if model is None or not any(rare):
             return rare, {}
-        lower = model.config.lowercase_ngrams  # then one vector serves every case of a word
-        tokens = [doc[i] for doc, indices in zip(docs, rare) for i in indices]
-        keys = {token.text: token.lower_ if lower else token.text for token in tokens}
+        keys = self.word_keys(doc[i].text for doc, indices in zip(docs, rare) for i in indices)
         # A word the model would give its own embedding row is left as the
         # transformer sees it anyway: no contexts, no model call, no slash copy.
         candidates = sorted(set(keys.values()))
-        words = [w for w, own in zip(candidates, model.wordpiece_base(candidates).own_row) if not own]
-        in_domain = [c for doc, i in zip(docs, rare) for c in doc_contexts(doc, i)] if self.cfg["in_domain"] else []
-        contexts = self.contexts.contexts(words, self.cfg["max_contexts"], in_domain)
-        vectors = {word: self.vectors.get(word, contexts[word]) for word in words}
+        words = self.vector_words(candidates)
+        contexts, vectors = self._table_vectors(docs, rare, words)
+        vectors.update({word: self.vectors.get(word, contexts[word]) for word in words if word not in vectors})
         todo = {word: contexts[word] for word, vector in vectors.items() if vector is None}
         if todo:
             settings = {"max_contexts": self.cfg["max_contexts"], "batch_size": self.cfg["batch_size"]}
@@ -214,6 +230,47 @@ class Bertram(Pipe):
                 self.vectors.put(word, todo[word], vector)
                 vectors[word] = vector
         return rare, {text: vectors[key] for text, key in keys.items() if vectors.get(key) is not None}
+
+    def word_keys(self, texts: Iterable[str]) -> Dict[str, str]:
+        """Token text -> the word the model infers a vector for: the text as the encoder
+        reads it, lower-cased only for an uncased encoder (one vector then serves every
+        case of a word, while a cased encoder's "Paris" and "paris" stay apart)."""
+        model = self.bertram_model
+        lower = model is not None and lowercases(model.tokenizer)
+        return {text: text.lower() if lower else text for text in texts}
+
+    def vector_words(self, words: Sequence[str]) -> List[str]:
+        """The words (`word_keys` values) that get a vector: not those the model leaves at
+        their own embedding row."""
+        model = self.bertram_model
+        if model is None:
+            return []
+        return [w for w, own in zip(words, model.wordpiece_base(words).own_row) if not own]
+
+    def _table_vectors(
+        self, docs: Sequence[Doc], rare: Sequence[Sequence[int]], words: Sequence[str]
+    ) -> Tuple[Dict[str, List[str]], Dict[str, Optional[numpy.ndarray]]]:
+        """The contexts of the words that the vector table does not settle, and its vectors.
+
+        A table vector holds for the store's own sample: a word whose sample takes in
+        in-domain text of the batch is left to the cache and the model.
+        """
+        table = self.vector_table
+        found = {} if table is None else {w: table.get(w) for w in words if w in table}
+        in_domain = self.cfg["in_domain"]
+        contexts = self.word_contexts(docs, rare, [w for w in words if in_domain or w not in found])
+        if found and in_domain:
+            alone = self.contexts.contexts(list(found), self.cfg["max_contexts"])
+            found = {w: v for w, v in found.items() if contexts[w] == alone[w]}
+        return contexts, found
+
+    def word_contexts(
+        self, docs: Sequence[Doc], rare: Sequence[Sequence[int]], words: Sequence[str]
+    ) -> Dict[str, List[str]]:
+        """The contexts a batch gives `words`: the store's, plus (with in_domain) the
+        text around the batch's rare tokens at `rare` (per doc, token indices)."""
+        in_domain = [c for doc, i in zip(docs, rare) for c in doc_contexts(doc, i)] if self.cfg["in_domain"] else []
+        return self.contexts.contexts(words, self.cfg["max_contexts"], in_domain)
 
     def set_annotations(self, docs: Sequence[Doc], predictions: Predictions) -> None:
         """Write the rare indices and their vectors to the docs."""
@@ -245,6 +302,9 @@ class Bertram(Pipe):
             self.cfg["store_path"] = str(store)
             self._use_store(store)
         self.contexts.open()  # fail now, not at the first doc, on a missing or bad file
+        _ = self.vector_table  # likewise for a missing, broken or stale vector table
+        if nlp is not None and self.bertram_model is not None:
+            check_encoder(nlp, self.name, self.bertram_model)
         if self.bertram_model is None:
             warnings.warn(
                 f"bertram: no BERTRAM model is configured, so '{self.name}' flags rare "
@@ -255,10 +315,44 @@ class Bertram(Pipe):
 
     @property
     def bertram_model(self) -> Optional[BertramModel]:
-        """The BERTRAM model (model_path is loaded on first use); None when there is none."""
+        """The BERTRAM model (model_path is loaded on first use); None when there is none.
+        Its keep_whole_words is the component's."""
         if self._model is not None and not isinstance(self._model, BertramModel):
             self._model = load_model(Path(self._model), bundled=False, device=self.cfg["device"])
+        if self._model is not None:
+            self._model.config.keep_whole_words = self.cfg["keep_whole_words"]
         return self._model
+
+    @property
+    def vector_table(self) -> Optional[VectorTable]:
+        """The table of `vectors_path` (read and checked on first use); None without one or a model."""
+        if self._table is None and self.cfg["vectors_path"] is not None and self.bertram_model is not None:
+            self._table = VectorTable(self.cfg["vectors_path"], self.table_identity())
+        return self._table
+
+    def table_identity(self) -> TableIdentity:
+        """What a vector table for this component is made with: its model, store and max_contexts."""
+        model = self.bertram_model
+        if model is None:
+            raise ValueError(
+                f"bertram: '{self.name}' has no model to make or check a vector table with; set model_path."
+            )
+        store = self.contexts.open()
+        return TableIdentity(
+            model=self.cfg["model_path"] or "the pipeline's bundled model",
+            model_sha256=model_fingerprint(model),
+            store=None if store is None else str(store.path),
+            store_sha256=store_fingerprint(store),
+            max_contexts=self.cfg["max_contexts"],
+            dim=model.embedding_dim,
+        )
+
+    def is_rare(self, text: str, token: Optional[Token] = None) -> bool:
+        """Whether the word (the `token` of that text, when there is one) is flagged rare."""
+        # A NUL byte cannot be a store key (SQLite cuts strings there).
+        if "\x00" in text:
+            return False
+        return self.rare_filter(text if token is None else token) and self.frequency.is_rare(text)
 
     def clear_cache(self) -> None:
         """Forget cached vectors and rarity decisions (they are rebuilt on demand)."""
@@ -267,11 +361,13 @@ class Bertram(Pipe):
 
     def _use_model(self, model: Union[None, str, Path, BertramModel]) -> None:
         self._model = model
+        self._table: Optional[VectorTable] = None  # checked against the new model on first use
         self.clear_cache()
 
     def _use_store(self, path: Optional[Union[str, Path]]) -> None:
         self.contexts.close()
         self.contexts = PipelineStore(path)
+        self._table = None
         self.clear_cache()
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
@@ -319,9 +415,7 @@ class Bertram(Pipe):
         known = self._rare_words  # decided once per word form
         for token in doc:
             if token.text not in known:
-                # A NUL byte cannot be a store key (SQLite cuts strings there).
-                rare = "\x00" not in token.text and self.rare_filter(token) and self.frequency.is_rare(token.text)
-                known[token.text] = bool(rare)
+                known[token.text] = bool(self.is_rare(token.text, token))
         return [token.i for token in doc if known[token.text]]
 
 
@@ -395,6 +489,23 @@ def _check_bundled(path: Path) -> Path:
             "bundles, never the paths of the machine that saved it."
         )
     return path
+
+
+def check_encoder(nlp: Language, name: str, model: BertramModel) -> None:
+    """Raise if a transformer after `name` has another encoder than the one `model` was
+    trained for: its vectors would be read in a space they do not belong to."""
+    ours = EncoderIdentity.of(model.config.encoder_path, model.embedding_dim, model.tokenizer)
+    names = nlp.pipe_names
+    for trf in names[names.index(name) + 1 :]:
+        if nlp.get_pipe_meta(trf).factory != "transformer":
+            continue
+        theirs = encoder_identity(nlp.get_pipe(trf).model)
+        if theirs is not None and (theirs.width, theirs.tokenizer) != (ours.width, ours.tokenizer):
+            raise ValueError(
+                f"bertram: the BERTRAM model of '{name}' was trained for the encoder {ours}, but "
+                f"the transformer '{trf}' uses {theirs}. Use a BERTRAM model trained for "
+                f"the transformer's encoder (model_path in [components.{name}])."
+            )
 
 
 def check_pipeline(nlp: Language, name: str) -> None:

@@ -33,17 +33,17 @@ def _wordpiece_vocab() -> List[str]:
     return out
 
 
-@pytest.fixture(scope="session")
-def tiny_bert_path(tmp_path_factory) -> Path:
-    """A 2-layer, 32-wide random BERT with an uncased WordPiece vocab, saved to disk."""
+# Words the cased fixture has whole, capitalised only: "paris" is split, "Paris" is not.
+CASED_WORDS: List[str] = ["Paris", "London", "The"]
+
+
+def _save_tiny_bert(path: Path, vocab: List[str], lowercase: bool) -> Path:
     import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
-    path = tmp_path_factory.mktemp("tiny-bert")
-    vocab = _wordpiece_vocab()
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
     tokenizer = BertTokenizerFast(
-        vocab_file=str(path / "vocab.txt"), do_lower_case=True, model_max_length=64
+        vocab_file=str(path / "vocab.txt"), do_lower_case=lowercase, model_max_length=64
     )
     tokenizer.save_pretrained(str(path))
     torch.manual_seed(0)
@@ -57,6 +57,20 @@ def tiny_bert_path(tmp_path_factory) -> Path:
     )
     BertModel(config).eval().save_pretrained(str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_path(tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide random BERT with an uncased WordPiece vocab, saved to disk."""
+    return _save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), _wordpiece_vocab(), lowercase=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_cased_bert_path(tmp_path_factory) -> Path:
+    """Like `tiny_bert_path` (same width), but cased, with capital letters and `CASED_WORDS`."""
+    capitals = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+    vocab = _wordpiece_vocab() + capitals + ["##" + c for c in capitals] + CASED_WORDS
+    return _save_tiny_bert(tmp_path_factory.mktemp("tiny-cased-bert"), vocab, lowercase=False)
 
 
 @pytest.fixture(scope="session")

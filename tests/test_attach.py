@@ -113,11 +113,11 @@ def test_bad_paths_name_the_fix(baseline, pipeline, model, store, message):
         attach_bertram(baseline / pipeline, baseline / model, store=None if store is None else baseline / store)
 
 
-def test_a_pipeline_without_bertram_is_refused(baseline, tmp_path):
+def test_a_pipeline_without_a_transformer_is_refused(baseline, tmp_path):
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
     nlp.to_disk(tmp_path / "other")
-    with pytest.raises(ValueError, match="no `bertram` component"):
+    with pytest.raises(ValueError, match="no transformer with a spacy-transformers architecture"):
         attach_bertram(tmp_path / "other", baseline / "bertram")
 
 
@@ -132,7 +132,7 @@ def test_a_model_of_another_width_is_refused(baseline, tiny_bert_path, tmp_path)
     config.hidden_size, config.intermediate_size = 48, 64
     BertModel(config).save_pretrained(wide)
     BertramModel.from_encoder(wide, words=WORDS).save_pretrained(tmp_path / "wide-bertram")
-    with pytest.raises(ValueError, match="48-dimensional vectors.*embeds its input in 32"):
+    with pytest.raises(ValueError, match="48.*32"):
         attach_bertram(baseline / "plain", tmp_path / "wide-bertram")
 
 

@@ -28,7 +28,7 @@ def _evaluate(tmp_path: Path, encoder: Path) -> Tuple[List[str], Path]:
     DocBin().to_disk(tmp_path / "test.spacy")
     (tmp_path / "test.jsonl").write_text("", encoding="utf8")
     missing = tmp_path / "no-pipeline"
-    return ["evaluate", "downstream", str(tmp_path / "test.spacy"), str(tmp_path / "test.jsonl"),
+    return ["evaluate", "downstream", str(tmp_path / "test.spacy"), "-r", str(tmp_path / "test.jsonl"),
             f"plain={missing}"], missing
 
 

@@ -5,7 +5,6 @@ from typing import List
 import numpy
 import pytest
 import spacy
-import torch
 from spacy.language import Language
 
 import spacy_bertram.layers.transformer_model  # noqa: F401  (registers the architectures)
@@ -103,24 +102,6 @@ def test_flags_rare_tokens_and_sets_their_vectors(bertram_dir, store_path):
     assert doc[0]._.bertram_vector is None
 
 
-def test_a_blending_model_gives_the_component_its_blended_vectors(tiny_bert_path, store_path, tmp_path):
-    path = tmp_path / "blending"
-    blending = BertramModel.from_encoder(tiny_bert_path, words=WORDS + RARE, context_weight=0.5)
-    with torch.no_grad():  # a context part far from the base, so the blend shows
-        blending.output.bias.normal_()
-    blending.save_pretrained(path)
-    doc = make_nlp(path, store_path)("a zorblat and a snorkel .")
-    model = BertramModel.from_pretrained(path)
-    with ContextStore(store_path, read_only=True) as store:
-        contexts = store.contexts_many(["zorblat", "snorkel"], limit=32)
-    expected = infer_vectors(model, contexts, max_contexts=32)
-    numpy.testing.assert_allclose(doc[1]._.bertram_vector, expected["zorblat"], rtol=1e-5, atol=1e-6)
-    numpy.testing.assert_allclose(doc[4]._.bertram_vector, expected["snorkel"], rtol=1e-5, atol=1e-6)
-    model.config.context_weight = 0.0  # the blend is what moved the word with contexts
-    assert not numpy.allclose(infer_vectors(model, contexts)["zorblat"], expected["zorblat"], atol=1e-4)
-    numpy.testing.assert_allclose(infer_vectors(model, contexts)["snorkel"], expected["snorkel"], atol=1e-6)
-
-
 def test_rare_words_the_tokenizer_keeps_whole_get_no_vector(tiny_bert_path, bertram_dir, store_path, tmp_path, monkeypatch):
     nlp = make_nlp(bertram_dir, store_path, frequency={"@misc": "test.ChosenRareWords.v1", "words": ["zorblat", "dog"]})
     model = nlp.get_pipe("bertram").bertram_model
@@ -129,11 +110,11 @@ def test_rare_words_the_tokenizer_keeps_whole_get_no_vector(tiny_bert_path, bert
     doc = nlp("a zorblat and a dog")
     assert doc._.bertram_rare == [1, 4] and set(doc._.bertram_vectors) == {1}
     assert [list(c) for (_, c), _ in calls] == [["zorblat"]]  # the whole word cost nothing
-    # a model that corrects every word gives the whole word a vector too
+    # the component's setting, not the model's, decides (tests/test_keep_whole_words.py)
     every = tmp_path / "every"
     BertramModel.from_encoder(tiny_bert_path, words=WORDS + RARE, keep_whole_words=False).save_pretrained(every)
     nlp = make_nlp(every, store_path, frequency={"@misc": "test.ChosenRareWords.v1", "words": ["zorblat", "dog"]})
-    assert set(nlp("a zorblat and a dog")._.bertram_vectors) == {1, 4}
+    assert set(nlp("a zorblat and a dog")._.bertram_vectors) == {1}
 
 
 def test_no_model_flags_without_vectors(store_path):

@@ -101,9 +101,9 @@ def test_wordpiece_mean_and_crw_with_tiny_model(tiny_bert_path):
     results = evaluate_crw(data, models=[model], max_contexts=2, batch_size=4)
     base = wordpiece_mean_vectors(model.tokenizer, model.encoder, ["movie", "filmlet", "book", "booklet", "dog"])
     assert results["mean-of-wordpieces"] == evaluate_similarity(data.pairs, base)
-    assert set(results) == {"mean-of-wordpieces", "BERTRAM-add (loaded)", "form-only (form part of BERTRAM-add (loaded))"}
+    assert set(results) == {"mean-of-wordpieces", "BERTRAM-add", "form-only"}
     inferred = infer_vectors(model, data.contexts, max_contexts=2, batch_size=4)
-    assert results["BERTRAM-add (loaded)"] == evaluate_similarity(data.pairs, {**base, **inferred})
+    assert results["BERTRAM-add"] == evaluate_similarity(data.pairs, {**base, **inferred})
 
 
 def test_mimicking_cosine(tiny_bert_path):
@@ -232,14 +232,70 @@ def test_cli_downstream(tmp_path):
     docs, replacements = _rarified(nlp)
     DocBin(docs=docs).to_disk(tmp_path / "test.spacy")
     write_replacements(tmp_path / "test.jsonl", [r for rs in replacements.values() for r in rs])
-    out = CliRunner().invoke(app, ["evaluate", "downstream", str(tmp_path / "test.spacy"), str(tmp_path / "test.jsonl"),
+    out = CliRunner().invoke(app, ["evaluate", "downstream", str(tmp_path / "test.spacy"), "-r", str(tmp_path / "test.jsonl"),
                                    f"a={tmp_path / 'cue'}", f"b={tmp_path / 'cue'}", "-o", str(tmp_path / "report"),
                                    "--frequency-edges", "0,1,32"])
     assert out.exit_code == 0, out.output
     assert "| all | 6 | 83.3 | " in out.output
     assert (tmp_path / "report" / "accuracy_by_frequency.png").stat().st_size > 0
-    bad = CliRunner().invoke(app, ["evaluate", "downstream", str(tmp_path / "test.spacy"), str(tmp_path / "test.jsonl"), "nameless"])
+    bad = CliRunner().invoke(app, ["evaluate", "downstream", str(tmp_path / "test.spacy"), "nameless"])
     assert bad.exit_code != 0 and "NAME=PIPELINE_DIR" in bad.output
+
+
+def test_cli_downstream_on_clean_text_scores_all_instances_only(tmp_path):
+    from spacy_bertram.cli import app
+    from spacy_bertram.cli import evaluate  # noqa: F401
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("test_cue_cats")
+    nlp.to_disk(tmp_path / "cue")
+    docs, _ = _rarified(nlp)
+    DocBin(docs=docs).to_disk(tmp_path / "test.spacy")
+    out = CliRunner().invoke(app, ["evaluate", "downstream", str(tmp_path / "test.spacy"), f"a={tmp_path / 'cue'}",
+                                   "-o", str(tmp_path / "clean")])
+    assert out.exit_code == 0, out.output
+    groups = json.loads((tmp_path / "clean" / "report.json").read_text())["systems"]["a"]["groups"]
+    assert groups["all"]["n"] == 6 and groups["all"]["accuracy"] == pytest.approx(5 / 6)
+    assert {name: g["n"] for name, g in groups.items() if name != "all"} == dict.fromkeys(set(groups) - {"all"}, 0)
+
+
+@Language.component("test_rare_cats")
+def _rare_cats(doc):
+    """Positive when the `bertram` component flagged a rare word: shows which words it flags."""
+    doc.cats = {"POS": float(bool(doc._.bertram_rare)), "NEG": float(not doc._.bertram_rare)}
+    return doc
+
+
+def test_cli_downstream_rare_zipf_sets_every_pipelines_rarity_threshold(tmp_path):
+    """A synonym-only set rarified below Zipf 3.0 needs its substitutes (e.g. "riveting",
+    Zipf 2.99) flagged by pipelines trained with the 2.0 threshold."""
+    from spacy_bertram.cli import app
+    from spacy_bertram.cli import evaluate  # noqa: F401
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bertram", config={"frequency": {"@misc": "bertram.WordfreqFrequency.v1", "zipf_threshold": 2.0}})
+    nlp.add_pipe("test_rare_cats")
+    nlp.to_disk(tmp_path / "flags")
+    docs = []
+    for text, label in (("a riveting film", "POS"), ("a good film", "NEG")):
+        doc = nlp.make_doc(text)
+        doc.cats = {"POS": float(label == "POS"), "NEG": float(label == "NEG")}
+        docs.append(doc)
+    DocBin(docs=docs).to_disk(tmp_path / "test.spacy")
+
+    def accuracy(*options):
+        out = CliRunner().invoke(app, ["evaluate", "downstream", str(tmp_path / "test.spacy"),
+                                       f"a={tmp_path / 'flags'}", "-o", str(tmp_path / "out"), *options])
+        assert out.exit_code == 0, out.output
+        return json.loads((tmp_path / "out" / "report.json").read_text())["systems"]["a"]["groups"]["all"]["accuracy"]
+
+    assert accuracy() == pytest.approx(0.5)  # "riveting" is not rare below Zipf 2.0
+    assert accuracy("--rare-zipf", "3.0") == pytest.approx(1.0)
+    config = (tmp_path / "flags" / "config.cfg").read_text()
+    (tmp_path / "flags" / "config.cfg").write_text(config.replace("bertram.WordfreqFrequency.v1", "bertram.CorpusFrequency.v1"))
+    out = CliRunner().invoke(app, ["evaluate", "downstream", str(tmp_path / "test.spacy"), f"a={tmp_path / 'flags'}",
+                                   "--rare-zipf", "3.0"])
+    assert out.exit_code == 1 and "leave --rare-zipf out" in out.output
 
 
 @pytest.mark.slow
@@ -258,7 +314,7 @@ def test_crw_dev_end_to_end_with_minilm(tmp_path):
                                    "--max-contexts", "1", "-o", str(tmp_path / "crw.json")])
     assert out.exit_code == 0, out.output
     results = json.loads((tmp_path / "crw.json").read_text())
-    assert set(results) == {"mean-of-wordpieces", "BERTRAM-add (add)", "form-only (form part of BERTRAM-add (add))"}
+    assert set(results) == {"mean-of-wordpieces", "BERTRAM-add", "form-only"}
     assert all(r["pairs"] == 550 for r in results.values())
     # MiniLM's own wordpiece embeddings carry real similarity signal on CRW
     assert results["mean-of-wordpieces"]["spearman"] > 0.2

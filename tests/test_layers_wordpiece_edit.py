@@ -13,7 +13,9 @@ from spacy_bertram.layers.wordpiece_edit import (
     truncate_with_slots,
 )
 
-PIECES = EditPieces(pad_id=0, pad="[PAD]", slot_id=1, slash_id=9, slash="/")
+PIECES = EditPieces(pad_id=0, pad="[PAD]", slot_id=1, separator_ids=(9,), separator=("/",))
+# A byte-level BPE without the "Ġ/" merge cuts " /" in two.
+TWO_PIECES = EditPieces(pad_id=0, pad="[PAD]", slot_id=1, separator_ids=(7, 9), separator=("Ġ", "/"))
 IDS = {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3}
 
 
@@ -61,7 +63,7 @@ def test_replace_and_slash_in_a_padded_batch():
     assert real(out)[0] == ["[CLS]", "the", "zo", "##rb", "/", "[BERTRAM]", "movie", "[SEP]"]
     assert out.strings[1] == ["[CLS]", "fun", "[SEP]"] + ["[PAD]"] * 5
     assert out.lengths == [8, 3]
-    assert out.input_ids[0, 4] == PIECES.slash_id
+    assert out.input_ids[0, 4] == PIECES.separator_ids[0]
     assert tokens(new_align) == [[1], [2, 3, 4, 5], [6], [9]]
     assert slots.index.tolist() == [5]
 
@@ -122,13 +124,36 @@ def test_slash_mode_needs_the_slash_piece():
         insert_vector_slots(batch, make_align([[1]]), numpy.array([0]), "both", PIECES)
 
 
+def test_a_separator_of_several_pieces():
+    batch = make_batch([["<s>", "the", "zo", "rb", "movie", "</s>"], ["<s>", "fun", "</s>"]], token_types=[[0, 0, 1, 1, 1, 1], [0, 0, 0]])
+    align = make_align([[1], [2, 3], [4], [7]])
+    out, new_align, slots = insert_vector_slots(batch, align, numpy.array([1]), "slash", TWO_PIECES)
+    assert real(out)[0] == ["<s>", "the", "zo", "rb", "Ġ", "/", "[BERTRAM]", "movie", "</s>"]
+    assert out.input_ids[0, 4:6].tolist() == [7, 9] and out.input_ids[0, 6] == TWO_PIECES.slot_id
+    assert out.attention_mask[0].tolist() == [1] * 9 and out.lengths == [9, 3]
+    assert out.token_type_ids[0].tolist() == [0, 0, 1, 1, 1, 1, 1, 1, 1]
+    assert tokens(new_align) == [[1], [2, 3, 4, 5, 6], [7], [10]]
+    assert slots.index.tolist() == [6] and slots.vector.tolist() == [0]
+
+
 def test_pieces_from_tokenizers(tiny_bert_path, tiny_roberta_path):
     bert = AutoTokenizer.from_pretrained(str(tiny_bert_path))
     pieces = EditPieces.from_tokenizer(bert, "slash")
-    assert pieces.slash == "/" and pieces.slash_id == bert.convert_tokens_to_ids("/")
+    assert pieces.separator == ("/",) and pieces.separator_ids == (bert.convert_tokens_to_ids("/"),)
     assert pieces.slot_id == bert.unk_token_id and pieces.pad_id == bert.pad_token_id
     roberta = AutoTokenizer.from_pretrained(str(tiny_roberta_path))
-    assert EditPieces.from_tokenizer(roberta, "replace").slash_id is None
-    # This tiny byte-level BPE never learnt "Ġ/", so ' /' is two pieces.
-    with pytest.raises(ValueError, match="mode = \"replace\""):
-        EditPieces.from_tokenizer(roberta, "slash")
+    assert EditPieces.from_tokenizer(roberta, "replace").separator_ids == ()
+    # This tiny byte-level BPE never learnt "Ġ/", so ' /' is two pieces, as in "w / w".
+    pieces = EditPieces.from_tokenizer(roberta, "slash")
+    assert pieces.separator == ("Ġ", "/")
+    assert roberta("a / b", add_special_tokens=False)["input_ids"][1:3] == list(pieces.separator_ids)
+
+
+def test_a_tokenizer_without_a_separator_is_refused(tmp_path):
+    from transformers import BertTokenizerFast
+
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\nb\n", encoding="utf8")
+    tokenizer = BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"))
+    assert EditPieces.from_tokenizer(tokenizer, "replace").slot_id == tokenizer.unk_token_id
+    with pytest.raises(ValueError, match="no pieces for ' /'.*mode = \"replace\""):
+        EditPieces.from_tokenizer(tokenizer, "slash")

@@ -7,6 +7,7 @@ from typing import List, Set
 import pytest
 import srsly
 import typer
+from typer.testing import CliRunner
 from thinc.api import Config
 from weasel.schemas import ProjectConfigSchema, validate
 from weasel.util import load_project_config
@@ -22,9 +23,15 @@ def registered():
     from spacy_bertram import augment, frequency, layers, pipeline_component  # noqa: F401
 
 
-def commands_in_order(config: dict) -> List[dict]:
+def commands_in_order(config: dict, workflow: str = "all") -> List[dict]:
+    """The workflow's commands in order; `study-runs` runs the `downstream` workflow per seed."""
     by_name = {cmd["name"]: cmd for cmd in config["commands"]}
-    return [by_name[name] for name in config["workflows"]["all"]]
+    steps = []
+    for name in config["workflows"][workflow]:
+        if name == "study-runs":
+            steps += commands_in_order(config, "downstream")
+        steps.append(by_name[name])
+    return steps
 
 
 def script_lines(config: dict):
@@ -63,14 +70,16 @@ def test_project_yml_matches_weasel_schema():
     raw = srsly.read_yaml(PROJECT / "project.yml")
     assert validate(ProjectConfigSchema, raw) == []
     config = load_project_config(PROJECT)  # also checks commands and workflows
-    assert set(config["workflows"]["all"]) == {cmd["name"] for cmd in config["commands"]}
+    in_workflows = {name for steps in config["workflows"].values() for name in steps}
+    assert in_workflows == {cmd["name"] for cmd in config["commands"]}
 
 
+@pytest.mark.parametrize("workflow", ["all", "study"])
 @pytest.mark.parametrize("preset", PRESETS)
-def test_every_dependency_is_made_by_an_earlier_step(preset):
+def test_every_dependency_is_made_by_an_earlier_step(preset, workflow):
     config = load_project_config(PROJECT, overrides={"vars.preset": preset})
     made = {asset["dest"] for asset in config["assets"]}
-    for cmd in commands_in_order(config):
+    for cmd in commands_in_order(config, workflow):
         for dep in cmd.get("deps", []):
             in_repo = dep.startswith("../") and (PROJECT / dep).exists()
             produced = any(out == dep or out.startswith(dep.rstrip("/") + "/") for out in made)
@@ -202,9 +211,56 @@ def test_report_shows_misspelling_cosines_beside_the_wordpiece_baseline(tmp_path
     ]
     srsly.write_jsonl(log, records)
     text = "\n".join(module.mimicking_section(log))
-    assert "| context | context | 50 | 8 | 0.940 | – | – | 3 |" in text
-    assert "| form | form | 50 | 8 | 0.920 | 0.236 | 0.321 | 2 |" in text
+    assert "| context | context | 50 | 8 | 0.940 | – | – | – | – | 3 |" in text
+    assert "| form | form | 50 | 8 | 0.920 | – | – | 0.236 | 0.321 | 2 |" in text
     assert "0.145" in text and "0.149" in text and "90" in text
+
+
+def test_report_mimicking_table_has_a_wordpiece_mean_row_and_split_words_apart(tmp_path):
+    spec = importlib.util.spec_from_file_location("write_report", PROJECT / "scripts" / "write_report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    log = tmp_path / "training_log.jsonl"
+    srsly.write_jsonl(log, [
+        {"stage": "misspellings", "of": "held_out", "misspellings": 7, "wordpiece_mean_cosine": 0.145},
+        {"stage": "held_out", "held_out_words": 10, "wordpiece_mean_cosine": 0.9, "held_out_split_words": 3,
+         "held_out_split_cosine": 0.6, "held_out_whole_words": 7, "held_out_whole_cosine": 1.0},
+        {"stage": "combined", "mode": "add", "train_words": 50, "held_out_words": 10, "held_out_cosine": 0.93,
+         "held_out_split_words": 3, "held_out_split_cosine": 0.75, "held_out_whole_words": 7,
+         "held_out_whole_cosine": 1.0, "held_out_misspelled_cosine": 0.3, "seconds": 4.0},
+    ])
+    text = "\n".join(module.mimicking_section(log))
+    assert "| mean of wordpieces | – | – | 10 | 0.900 | 0.600 | 1.000 | 0.145 | – | – |" in text
+    assert "| combined | add | 50 | 10 | 0.930 | 0.750 | 1.000 | 0.300 | – | 4 |" in text
+    assert "splits 3" in text and "keeps 7 whole" in text
+
+
+def test_report_shows_the_nonce_table_and_plot(tmp_path):
+    spec = importlib.util.spec_from_file_location("write_report", PROJECT / "scripts" / "write_report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    score = {"mrr": 0.25, "cosine": 0.5}
+    nonce = {"counts": [1, 16], "words": 60, "rows": 22501, "ridge_words": 420, "ridge": 42.0,
+             "scores": {name: {"1": score, "16": score} for name in
+                        ("mean-of-wordpieces", "form-only", "context-only", "BERTRAM-add", "ridge (mean state at the mask)")}}
+    text = "\n".join(module.nonce_section(nonce, "nonce.png"))
+    assert "| system | score | N=1 | N=16 |" in text
+    assert "| BERTRAM-add | mrr | 0.250 | 0.250 |" in text and "| BERTRAM-add | cosine | 0.500 | 0.500 |" in text
+    assert "| ridge (mean state at the mask) | mrr |" in text
+    assert "60 frequent words" in text and "22501" in text and "420 training words" in text
+    assert "![nonce test](nonce.png)" in text
+
+
+def test_report_crw_rows_carry_the_system_labels(tmp_path):
+    spec = importlib.util.spec_from_file_location("write_report", PROJECT / "scripts" / "write_report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    crw = {label: {"spearman": 0.4, "pairs": 550, "missing": 0}
+           for label in ("mean-of-wordpieces", "form-only", "context-only", "BERTRAM-add")}
+    text = "\n".join(module.crw_section(crw))
+    assert "| system | Spearman ρ | pairs | missing |" in text
+    for label in crw:
+        assert f"| {label} | 0.400 | 550 | 0 |" in text
 
 
 def test_report_states_the_classifiers_training_recipe(tmp_path):
@@ -260,3 +316,57 @@ def test_report_has_one_table_when_every_system_is_of_one_kind():
     text = "\n".join(module.downstream_section(report, []))
     assert "###" not in text and text.count("| `plain` transformer (baseline) |") == 1
     assert "| `slash` trained with BERTRAM slash |" in text
+
+
+def _write_report_module():
+    spec = importlib.util.spec_from_file_location("write_report", PROJECT / "scripts" / "write_report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_report_has_the_papers_table_3_columns_with_their_sizes():
+    module = _write_report_module()
+    sizes = {"all": 20, "misspelling": 3, "synonym": 18}
+    groups = {name: {"n": n, "accuracy": 0.5, "macro_f1": 0.5} for name, n in sizes.items()}
+    test = {"accuracy_delta": 0.0, "bootstrap_p": 1.0, "mcnemar_p": 1.0}
+    report = {"systems": {"plain": {"groups": groups}, "slash": {"groups": groups}},
+              "significance": {"slash vs plain": test}}
+    text = "\n".join(module.downstream_section(report, []))
+    assert "| system | All (n=20) | Δ | bootstrap p (Holm) | McNemar p (Holm) | Msp (n=3) | WN (n=18) | macro-F1 |" in text
+    clean = "\n".join(module.clean_section(report))
+    assert "| system | All (n=20) | Δ | bootstrap p (Holm) | McNemar p (Holm) | macro-F1 |" in clean
+    groups["misspelling"]["n"] = 0  # a synonym-only set: no Msp accuracy to show
+    assert "| `slash` trained with BERTRAM slash | 50.0 | +0.0 | 1.000 | 1.000 | – | 50.0 | 50.0 |" in "\n".join(
+        module.downstream_section(report, []))
+
+
+def test_report_shows_clean_text_and_both_rarified_sets(tmp_path):
+    module = _write_report_module()
+
+    def downstream(folder, n_synonym, n_misspelling, buckets):
+        groups = {"all": 10, "misspelling": n_misspelling, "synonym": n_synonym, **buckets}
+        system = {"groups": {k: {"n": n, "accuracy": 0.6, "macro_f1": 0.6} for k, n in groups.items()}}
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "accuracy_by_kind.png").write_bytes(b"png")
+        srsly.write_json(tmp_path / folder / "report.json", {"systems": {"plain": system}, "significance": {}})
+        return tmp_path / folder / "report.json"
+
+    srsly.write_json(tmp_path / "crw.json", {})
+    srsly.write_jsonl(tmp_path / "log.jsonl", [])
+    args = [str(downstream("mix", 4, 7, {"[0, 1)": 7})), str(tmp_path / "crw.json"), str(tmp_path / "log.jsonl"),
+            str(tmp_path / "report"), "--preset", "tiny", "--task", "sst2", "--mode", "add",
+            "--synonyms", str(downstream("synonyms", 10, 0, {"[250, 500)": 10})), "--synonyms-zipf", "3",
+            "--clean", str(downstream("clean", 0, 0, {}))]
+    app = typer.Typer()
+    app.command()(module.main)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "report" / "report.md").read_text()
+    clean, mix = text.index("## Clean text"), text.index("## Downstream: accuracy on the rarified test set")
+    synonyms = text.index("## Downstream: accuracy on the synonym-only rarified test set")
+    assert clean < mix < synonyms
+    assert "rare below Zipf 3" in text[synonyms:] and "| [250, 500) | 10 | 60.0 |" in text[synonyms:]
+    assert "(synonyms_accuracy_by_kind.png)" in text[synonyms:] and "(accuracy_by_kind.png)" in text[mix:synonyms]
+    assert (tmp_path / "report" / "synonyms_accuracy_by_kind.png").exists()
+    assert (tmp_path / "report" / "accuracy_by_kind.png").exists()

@@ -32,7 +32,7 @@ def test_a_config_without_a_key_is_refused_naming_the_key_and_file(tmp_path, key
 
 
 def test_a_complete_config_loads_as_saved(tmp_path):
-    data = _saved_config(tmp_path, wordpiece_residual=False, context_weight=0.3, max_contexts=None)
+    data = _saved_config(tmp_path, wordpiece_residual=False, max_contexts=None)
     assert BertramConfig.load(tmp_path).to_dict() == data
 
 
@@ -78,14 +78,14 @@ def test_train_options_build_the_config_they_name(monkeypatch, tmp_path):
     )
     args = [
         "train", str(tmp_path / "words.tsv"), "--output", str(tmp_path / "out"),
-        "--mode", "shallow", "--context-weight", "none", "--held-out", "3", "--validation", "0.2",
+        "--mode", "shallow", "--ota-contexts", "2", "--held-out", "3", "--validation", "0.2",
         "--form-epochs", "2", "--ota-templates", "{word} .", "--max-words", "none", "--no-wordpiece-residual",
     ]
     result = CliRunner().invoke(train_app(), args)
     assert result.exit_code == 0, result.output
     config = seen[0]
     assert isinstance(config, TrainingConfig)
-    assert config.model.mode == "shallow" and config.model.context_weight is None
+    assert config.model.mode == "shallow" and config.ota.contexts == 2
     assert not config.model.wordpiece_residual and config.model.max_seq_length == TrainingConfig().model.max_seq_length
     assert config.held_out == 3 and isinstance(config.held_out, int) and config.validation == 0.2
     assert config.form == StageConfig(epochs=2, lr=TrainingConfig().form.lr, batch_size=TrainingConfig().form.batch_size)

@@ -2,7 +2,8 @@
 
 Reads what the evaluation steps wrote: the downstream report (accuracy per system and
 group, per-instance correctness, significance tests against the first system), the
-CRW-dev results and BERTRAM's training log (held-out mimicking cosine per stage).
+CRW-dev results, the nonce test and BERTRAM's training log (held-out mimicking cosine
+per stage, split and whole words apart, beside the mean of wordpieces).
 """
 import json
 import math
@@ -13,7 +14,7 @@ from typing import Dict, List, Optional
 import typer
 from spacy.util import load_config
 
-from spacy_bertram.evaluation import holm, markdown_table
+from spacy_bertram.evaluation import NonceResult, holm, markdown_table, nonce_table
 
 SYSTEMS = {
     "plain": "transformer (baseline)",
@@ -25,7 +26,18 @@ SYSTEMS = {
     "indomain": "trained with BERTRAM slash + in-domain contexts",
 }
 KINDS = ("all", "misspelling", "synonym")
+# The paper's Table 3 names for the instance groups.
+COLUMNS = {"all": "All", "misspelling": "Msp", "synonym": "WN"}
 PLOTS = ("accuracy_by_kind.png", "accuracy_by_frequency.png")
+MIX = (
+    "the words it relied on most replaced by rare synonyms (WordNet) or, on a seeded 10% of each "
+    "sentence's words, real misspellings (codespell's list)"
+)
+SYNONYMS = (
+    "the words it relied on most replaced by rare synonyms only (WordNet; rare below Zipf {zipf}, "
+    "the paper's MNLI-1000 analogue); every pipeline's `bertram` component flags words below Zipf "
+    "{zipf} for this set (`evaluate downstream --rare-zipf`, no retraining)"
+)
 
 
 def pct(value: float) -> str:
@@ -49,22 +61,25 @@ def training_recipe(config_path: Path) -> List[str]:
     return [recipe + ".", ""]
 
 
-def downstream_section(report: Dict, plots: List[str]) -> List[str]:
+def downstream_section(
+    report: Dict, plots: List[str], title: str = "the rarified test set", what: str = MIX
+) -> List[str]:
     """Two tables against the baseline: the baseline itself given BERTRAM vectors at
     prediction time (`NAME+MODE` systems: BERTRAM's protocol), then the classifiers
-    trained with BERTRAM vectors in the loop."""
+    trained with BERTRAM vectors in the loop. `what` says how the set was rarified."""
     systems = report["systems"]
     first = next(iter(systems))
     groups = systems[first]["groups"]
     attached = [name for name in systems if name == first or name.startswith(f"{first}+")]
     trained = [name for name in systems if name not in attached]
     lines = [
-        "## Downstream: accuracy on the rarified test set",
+        f"## Downstream: accuracy on {title}",
         "",
-        f"{groups['all']['n']} test instances: correctly classified by the baseline, then the words it relied "
-        "on most replaced by rare synonyms or misspellings. Accuracy and macro-F1 in %; Δ against "
-        f"`{first}`, with a paired bootstrap and an exact McNemar test on the same instances (both "
-        "two-sided; p-values Holm-adjusted over the comparisons of each table).",
+        f"{groups['all']['n']} test instances: correctly classified by the baseline, then {what}. "
+        "Accuracy in % on all instances (All), those with a misspelling (Msp) and those with a "
+        f"synonym (WN), as in the paper's Table 3, and macro-F1; Δ against `{first}` on All, with a "
+        "paired bootstrap and an exact McNemar test on the same instances (both two-sided; p-values "
+        "Holm-adjusted over the comparisons of each table).",
         "",
     ]
     if len(attached) > 1 and trained:
@@ -85,7 +100,6 @@ def downstream_section(report: Dict, plots: List[str]) -> List[str]:
         ]
     else:
         lines += _system_table(report, list(systems))
-    lines += [f"Instances: {groups['misspelling']['n']} with a misspelling, {groups['synonym']['n']} with a synonym.", ""]
     buckets = [b for b in groups if b not in KINDS and groups[b]["n"]]
     if buckets:
         header = ["frequency", "n"] + [f"`{s}`" for s in systems]
@@ -100,8 +114,24 @@ def downstream_section(report: Dict, plots: List[str]) -> List[str]:
     return lines + [""]
 
 
-def _system_table(report: Dict, names: List[str]) -> List[str]:
-    """One row per system; p-values two-sided and Holm-adjusted over this table's comparisons."""
+def clean_section(report: Dict) -> List[str]:
+    """Every system on the task's clean, unrarified test set: what BERTRAM costs on ordinary text."""
+    systems = report["systems"]
+    first = next(iter(systems))
+    return [
+        "## Clean text: accuracy on the unrarified test set",
+        "",
+        f"The task's own test set ({systems[first]['groups']['all']['n']} instances, never used to choose "
+        "a checkpoint or the packaged pipeline), as written: a user adds BERTRAM only if it costs no "
+        f"accuracy on ordinary text. Δ against `{first}`, two-sided tests Holm-adjusted over this table.",
+        "",
+        *_system_table(report, list(systems), kinds=("all",)),
+    ]
+
+
+def _system_table(report: Dict, names: List[str], kinds=KINDS) -> List[str]:
+    """One row per system: accuracy on each of `kinds` (its n in the header), Δ on all
+    instances and p-values two-sided and Holm-adjusted over this table's comparisons."""
     systems, tests = report["systems"], report["significance"]
     first = next(iter(systems))
     compared = [name for name in names if f"{name} vs {first}" in tests]
@@ -118,10 +148,11 @@ def _system_table(report: Dict, names: List[str]) -> List[str]:
         mcnemar = f"{adjusted['mcnemar_p'][name]:.3f}" if test else ""
         rows.append([
             f"`{name}` {SYSTEMS.get(name, '')}", pct(g["all"]["accuracy"]), delta, boot, mcnemar,
-            pct(g["misspelling"]["accuracy"]), pct(g["synonym"]["accuracy"]), pct(g["all"]["macro_f1"]),
+            *[pct(g[kind]["accuracy"] if g[kind]["n"] else None) for kind in kinds[1:]], pct(g["all"]["macro_f1"]),
         ])
-    header = ["system", "accuracy", "Δ", "bootstrap p (Holm)", "McNemar p (Holm)", "misspelled (acc)",
-              "synonym (acc)", "macro-F1"]
+    sizes = systems[first]["groups"]
+    columns = [f"{COLUMNS[kind]} (n={sizes[kind]['n']})" for kind in kinds]
+    header = ["system", columns[0], "Δ", "bootstrap p (Holm)", "McNemar p (Holm)", *columns[1:], "macro-F1"]
     lines = [markdown_table(header, rows)]
     return lines + [""]
 
@@ -167,16 +198,61 @@ def mimicking_section(log_path: Path) -> List[str]:
             f"The plain encoder reads a misspelling as its wordpieces; their mean has cosine {described}.",
             "",
         ]
+    mean = next((r for r in reversed(records) if r.get("stage") == "held_out"), None)
+    if mean is not None:
+        lines += [
+            f"Of the {mean['held_out_words']} held-out words, the tokenizer splits {mean['held_out_split_words']} "
+            f"(their target is an OTA vector) and keeps {mean['held_out_whole_words']} whole (their target is "
+            "their own embedding row, which the mean of wordpieces and a model that keeps whole words give "
+            "exactly); the split words are the ones that show what BERTRAM adds.",
+            "",
+        ]
     rows = [
         [r["stage"], r["mode"], r["train_words"], r["held_out_words"]]
-        + [_cosine(c) for c in (r["held_out_cosine"], r.get("held_out_misspelled_cosine"), r.get("known_misspelled_cosine"))]
+        + [_cosine(r.get(k)) for k in ("held_out_cosine", "held_out_split_cosine", "held_out_whole_cosine",
+                                        "held_out_misspelled_cosine", "known_misspelled_cosine")]
         + [f"{r['seconds']:.0f}"]
         for r in stages
     ]
-    header = ["stage", "mode", "training words", "held-out words", "cosine", "misspelled held-out",
-              "misspelled known", "seconds"]
-    lines.append(markdown_table(header, rows, align="llrrrrrr"))
+    if mean is not None:
+        rows.insert(0, ["mean of wordpieces", "–", "–", mean["held_out_words"]] + [
+            _cosine(v) for v in (mean["wordpiece_mean_cosine"], mean.get("held_out_split_cosine"),
+                                 mean.get("held_out_whole_cosine"),
+                                 baselines.get("held_out", {}).get("wordpiece_mean_cosine"),
+                                 baselines.get("known", {}).get("wordpiece_mean_cosine"))
+        ] + ["–"])
+    header = ["stage", "mode", "training words", "held-out words", "cosine", "split held-out", "whole held-out",
+              "misspelled held-out", "misspelled known", "seconds"]
+    lines.append(markdown_table(header, rows, align="llrrrrrrrr"))
     return lines + [""]
+
+
+def nonce_section(nonce: Dict, plot: Optional[str]) -> List[str]:
+    """The nonce test's table (MRR and cosine per number of contexts) and its plot."""
+    result = NonceResult.from_dict(nonce)
+    lines = [
+        "## Nonce test: what the contexts alone say",
+        "",
+        f"{result.words} frequent words held out of BERTRAM's training (never trained on, never used to "
+        "choose epochs or weights), each replaced in N of its corpus contexts by a nonce (random letters, "
+        "so the form says nothing); each system infers the nonce's vector from those N contexts. "
+        f"MRR: mean reciprocal rank of the word's own input embedding among the encoder's {result.rows} "
+        "whole-word rows (no `##` pieces, no special tokens); cosine: mean cosine to it. The ridge row maps "
+        "the mean encoder state at the mask to the input embedding, fitted on "
+        f"{result.ridge_words} training words (ridge {result.ridge:g}, chosen by cross-validation on them).",
+        "",
+        nonce_table(result),
+        "",
+    ]
+    return lines + ([f"![nonce test]({plot})", ""] if plot else [])
+
+
+def copy_plots(report_path: Path, output_dir: Path, prefix: str) -> List[str]:
+    """Copy the plots written beside a downstream report.json; their new names."""
+    names = [name for name in PLOTS if (report_path.parent / name).exists()]
+    for name in names:
+        shutil.copyfile(report_path.parent / name, output_dir / f"{prefix}{name}")
+    return [f"{prefix}{name}" for name in names]
 
 
 def _cosine(value: Optional[float]) -> str:
@@ -194,12 +270,19 @@ def main(
     train_config: Optional[Path] = typer.Option(
         None, "--train-config", help="config.cfg of a trained classifier: its augmentation goes in the report", exists=True
     ),
+    synonyms: Optional[Path] = typer.Option(
+        None, "--synonyms", help="report.json of `evaluate downstream` on the synonym-only set", exists=True
+    ),
+    synonyms_zipf: float = typer.Option(3.0, "--synonyms-zipf", help="The synonym-only set's rarity threshold"),
+    clean: Optional[Path] = typer.Option(
+        None, "--clean", help="report.json of `evaluate downstream` on the clean test set", exists=True
+    ),
+    nonce: Optional[Path] = typer.Option(
+        None, "--nonce", help="JSON of `evaluate nonce` (its plot, NAME.png beside it, is copied too)", exists=True
+    ),
 ) -> None:
     """Write OUTPUT_DIR/report.md and copy the downstream plots beside it."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    plots = [name for name in PLOTS if (downstream.parent / name).exists()]
-    for name in plots:
-        shutil.copyfile(downstream.parent / name, output_dir / name)
     lines = [
         f"# BERTRAM on a rarified {task} test set",
         "",
@@ -210,8 +293,23 @@ def main(
     ]
     if train_config is not None:
         lines += training_recipe(train_config)
-    lines += downstream_section(json.loads(downstream.read_text(encoding="utf8")), plots)
+    if clean is not None:
+        lines += clean_section(json.loads(clean.read_text(encoding="utf8")))
+    lines += downstream_section(
+        json.loads(downstream.read_text(encoding="utf8")), copy_plots(downstream, output_dir, ""),
+        "the rarified test set (the paper's mix)",
+    )
+    if synonyms is not None:
+        lines += downstream_section(
+            json.loads(synonyms.read_text(encoding="utf8")), copy_plots(synonyms, output_dir, "synonyms_"),
+            "the synonym-only rarified test set", SYNONYMS.format(zipf=f"{synonyms_zipf:g}"),
+        )
     lines += crw_section(json.loads(crw.read_text(encoding="utf8")))
+    if nonce is not None:
+        plot = nonce.with_suffix(".png")
+        if plot.is_file():
+            shutil.copyfile(plot, output_dir / "nonce.png")
+        lines += nonce_section(json.loads(nonce.read_text(encoding="utf8")), "nonce.png" if plot.is_file() else None)
     lines += mimicking_section(training_log)
     (output_dir / "report.md").write_text("\n".join(lines), encoding="utf8")
     typer.echo(f"wrote {output_dir / 'report.md'}")

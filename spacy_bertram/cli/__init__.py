@@ -3,12 +3,13 @@
 Each command lives in its own module and registers itself on `app` when imported.
 Bad input (a `ValueError` or `OSError` from any command, or an `ImportError` for a
 missing dependency) is reported as one `error: ...` line on stderr with exit code 1;
-`--verbose` (or SPACY_BERTRAM_VERBOSE=1) adds the traceback. Any other exception,
+`--verbose` (or SPACY_BERTRAM_VERBOSE=1) adds the traceback. `--threads N` (or
+SPACY_BERTRAM_THREADS=N) sets torch's intra-op threads for any command. Any other exception,
 including an `ImportError` inside this package, is a bug and keeps its traceback.
 """
 import importlib
 import traceback
-from typing import Any
+from typing import Any, Optional
 
 import click
 import typer
@@ -52,11 +53,19 @@ def options(
         False, "--verbose", envvar="SPACY_BERTRAM_VERBOSE",
         help="On an error, print its traceback before the message.",
     ),
+    threads: Optional[int] = typer.Option(
+        None, "--threads", min=1, envvar="SPACY_BERTRAM_THREADS",
+        help="Torch intra-op threads (default: torch's, one per core). On a loaded machine 1 is often faster.",
+    ),
 ) -> None:
-    """Options for every command (`BertramGroup` reads them)."""
+    """Options for every command (`BertramGroup` reads `--verbose`)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
-COMMAND_MODULES = ("rarify", "evaluate", "train", "index", "attach")
+COMMAND_MODULES = ("rarify", "evaluate", "train", "index", "attach", "precompute", "explain")
 
 
 def load_commands() -> typer.Typer:

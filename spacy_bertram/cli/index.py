@@ -31,6 +31,7 @@ def index_command(
     flush_pairs: int = typer.Option(
         FLUSH_PAIRS, "--flush-pairs", help="Sampled pairs held in memory before a write (local engine)."
     ),
+    workers: int = typer.Option(1, "--workers", help="Forked processes of the local engine (Linux)."),
 ) -> None:
     """Count every word of a corpus and sample its contexts into a context store.
 
@@ -50,5 +51,6 @@ def index_command(
         scheduler=scheduler,
         n_partitions=partitions,
         flush_pairs=flush_pairs,
+        workers=workers,
     )
     typer.echo(json.dumps(summary, indent=2))

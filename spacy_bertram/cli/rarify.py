@@ -5,7 +5,8 @@
     python -m spacy_bertram rarify apply training/model-best corpus/candidates.spacy corpus/rarified.spacy
 
 The baseline config should use "bertram.mask_slash_augmenter.v1" in [corpora.train].
-Both steps must get the same substitution options (seed, misspelling share, threshold).
+Both steps must get the same substitution options (seed, misspelling share, threshold,
+tagger). With `--tagger`, synonyms keep the part of speech a word has in its sentence.
 Misspellings come from codespell's list of real ones; `--misspelling-share 0` makes a
 synonym-only set.
 """
@@ -33,6 +34,12 @@ ZIPF = typer.Option(
 COUNTS = typer.Option(None, "--counts", help="Context store whose corpus counts decide rarity (instead of wordfreq)")
 MIN_COUNT = typer.Option(100, "--min-count", help="With --counts: rare below this many occurrences")
 WORDNET = typer.Option(None, "--wordnet", help="WordNet 3.0 dict folder (default: /usr/share/wordnet)")
+TAGGER = typer.Option(
+    None,
+    "--tagger",
+    help="spaCy pipeline with a PTB `tagger`: synonyms keep the POS a word has in its sentence "
+    "(without it, the word's most frequent WordNet POS)",
+)
 
 
 def build_substitutions(
@@ -55,13 +62,19 @@ def build_substitutions(
     )
 
 
-def read_docs(path: Path, nlp_vocab):
+def read_docs(path: Path, nlp_vocab, tagger: Optional[Path] = None):
+    """The DocBin's docs, tagged in context by the pipeline at `tagger` when given."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; pass a `.spacy` file (DocBin).")
     try:
-        return list(DocBin().from_disk(path).get_docs(nlp_vocab))
+        docs = list(DocBin().from_disk(path).get_docs(nlp_vocab))
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from err
+    if tagger is None:
+        return docs
+    from ..rarify import load_tagger, tag_docs
+
+    return tag_docs(load_tagger(tagger), docs)
 
 
 @rarify_app.command("split")
@@ -75,13 +88,14 @@ def split_cli(
     counts: Optional[Path] = COUNTS,
     min_count: int = MIN_COUNT,
     wordnet: Optional[Path] = WORDNET,
+    tagger: Optional[Path] = TAGGER,
 ) -> None:
     """Split docs into baseline training data and test candidates (docs with a substitutable word)."""
     import spacy
 
     from ..rarify import split_candidates
 
-    docs = read_docs(data_path, spacy.blank("en").vocab)
+    docs = read_docs(data_path, spacy.blank("en").vocab, tagger)
     substitutions = build_substitutions(seed, misspelling_share, zipf_threshold, counts, min_count, wordnet)
     train, candidates = split_candidates(docs, substitutions, min_train_share, seed)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -112,13 +126,14 @@ def apply_cli(
     counts: Optional[Path] = COUNTS,
     min_count: int = MIN_COUNT,
     wordnet: Optional[Path] = WORDNET,
+    tagger: Optional[Path] = TAGGER,
 ) -> None:
     """Mask the words the baseline relies on, then put rare synonyms/misspellings in their place."""
     from ..rarify import rarify, write_replacements
     from .evaluate import load_pipeline
 
     nlp = load_pipeline(baseline)
-    candidates = read_docs(candidates_path, nlp.vocab)
+    candidates = read_docs(candidates_path, nlp.vocab, tagger)
     substitutions = build_substitutions(seed, misspelling_share, zipf_threshold, counts, min_count, wordnet)
     docs, replacements, stats = rarify(nlp, candidates, substitutions, mask_string, max_masks, seed, batch_size)
     replacements_path = replacements_path or output_path.with_suffix(".jsonl")

@@ -175,11 +175,16 @@ class CorpusSample:
         return merged
 
     def pair_rows(self, keep: numpy.ndarray) -> List[Tuple[str, int, int]]:
-        """(word, key, sentence_id) rows of the pairs selected by a boolean mask."""
+        """(word, key, sentence_id) rows of the pairs selected by a boolean mask, sorted."""
         words = self.words
-        return [
-            (words[w], k, s)
-            for w, k, s in zip(
-                self.pair_word[keep].tolist(), self.pair_key[keep].tolist(), self.pair_sentence[keep].tolist()
+        rank = numpy.empty(len(words), numpy.int64)
+        rank[sorted(range(len(words)), key=words.__getitem__)] = numpy.arange(len(words))
+        pair_word, pair_key, pair_sentence = self.pair_word[keep], self.pair_key[keep], self.pair_sentence[keep]
+        order = numpy.lexsort((pair_sentence, pair_key, rank[pair_word]))
+        return list(
+            zip(
+                map(words.__getitem__, pair_word[order].tolist()),
+                pair_key[order].tolist(),
+                pair_sentence[order].tolist(),
             )
-        ]
+        )

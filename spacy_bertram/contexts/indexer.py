@@ -14,11 +14,17 @@ refused: a store holds sums, not per-source contributions, so the old text canno
 be taken out. Rebuild the store (a new store path) from the current corpus.
 The store's own files are never read as corpus, even when it lies inside it.
 
-Engines: "local" (this process) and "dask" (partitions of sources counted and
-sampled on a Dask cluster, merged into the store as they finish). Bottom-k samples
-are order-independent, so both give the same store.
+Engines: "local" (this machine: tasks of sources counted and sampled by `workers`
+forked processes while this one merges and writes, or all in this process with one
+worker) and "dask" (partitions of sources counted and sampled on a Dask cluster,
+merged into the store as they finish). Bottom-k samples are order-independent, so
+every engine and worker count gives the same store.
 """
+import multiprocessing
+import sys
 import time
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -44,6 +50,8 @@ ENGINES = ("local", "dask")
 DEFAULT_BATCH_SIZE = 5_000
 # Pending samples are written to the store once they hold this many pairs.
 FLUSH_PAIRS = 1_000_000
+# Text bytes per task of a local worker process; less text than two tasks is indexed in-process.
+TASK_BYTES = 1 << 20
 
 
 def index_corpus(
@@ -59,6 +67,7 @@ def index_corpus(
     scheduler: Any = None,
     n_partitions: Optional[int] = None,
     flush_pairs: int = FLUSH_PAIRS,
+    workers: int = 1,
     progress: bool = True,
 ) -> Dict[str, Any]:
     """Index corpus files, folders or zips into the context store at `store_path`.
@@ -67,7 +76,8 @@ def index_corpus(
     store (None: 256 and 0); an existing store keeps its own. engine "dask" needs `scheduler` (an address
     such as "tcp://host:8786", or a `distributed.Client`). flush_pairs: sampled
     pairs held in memory before they are written (local engine; smaller means
-    less memory and more, smaller transactions). Returns a summary (sources
+    less memory and more, smaller transactions). workers: forked processes of the
+    local engine (Linux only; 1: all in this process). Returns a summary (sources
     indexed and skipped, sentences, tokens, seconds, tokens per second).
     """
     if engine not in ENGINES:
@@ -76,6 +86,10 @@ def index_corpus(
         raise ValueError(f"batch_size must be positive, got {batch_size}.")
     if flush_pairs < 1:
         raise ValueError(f"flush_pairs must be positive, got {flush_pairs}.")
+    if workers < 1:
+        raise ValueError(f"workers must be positive, got {workers}.")
+    if workers > 1 and not sys.platform.startswith("linux"):
+        raise ValueError("workers > 1 needs forked processes (Linux); use --workers 1 here, or the dask engine.")
     sources = list_sources(paths, format=format, members=members, exclude=store_files(store_path))
     store = ContextStore(store_path, max_contexts_per_word=max_contexts_per_word, seed=seed)
     todo = _unindexed(sources, store)
@@ -83,7 +97,7 @@ def index_corpus(
     bar = tqdm(desc="Indexing", unit="tok", unit_scale=True, disable=not progress)
     try:
         if engine == "local":
-            done = _index_local(todo, store, batch_size, flush_pairs, bar)
+            done = _index_local(todo, store, batch_size, flush_pairs, bar, workers)
         else:
             if scheduler is None:
                 raise ValueError("The dask engine needs a scheduler: pass --scheduler tcp://HOST:PORT (or a Client).")
@@ -137,9 +151,11 @@ def source_sentences(source: Source) -> Iterator[Tuple[str, numpy.ndarray, int]]
             else:
                 yield from split_sentences([doc.text], [doc])
     elif is_presplit(source):
-        for doc in tokenizer.pipe(read_texts(source), batch_size=1000):
-            columns = doc.to_array([LOWER, IS_SPACE])
-            yield doc.text, columns[:, 0], len(doc) - int(columns[:, 1].sum())
+        for texts in _chunks(read_texts(source), 1000):
+            # The tokenizer keeps every character, so a text is its doc's text.
+            for text, doc in zip(texts, tokenizer.pipe(texts)):
+                columns = doc.to_array([LOWER, IS_SPACE])
+                yield text, columns[:, 0], len(doc) - int(columns[:, 1].sum())
     else:
         for texts in _chunks(read_texts(source), 1000):
             yield from split_sentences(texts, list(tokenizer.pipe(texts)))
@@ -295,15 +311,60 @@ def _store_sample(
 
 
 def _index_local(
-    todo: Sequence[Source], store: ContextStore, batch_size: int, flush_pairs: int, bar: tqdm
+    todo: Sequence[Source], store: ContextStore, batch_size: int, flush_pairs: int, bar: tqdm, workers: int
 ) -> List[SourceRecord]:
     done: List[SourceRecord] = []
 
     def flush(batch: CorpusSample, records: List[SourceRecord]) -> None:
         done.extend(_store_sample(store, batch, records, todo, batch_size))
 
-    _index_into(todo, store.max_contexts_per_word, store.seed, batch_size, flush, flush_pairs, bar)
+    cap, seed = store.max_contexts_per_word, store.seed
+    tasks = _tasks(todo)
+    if workers == 1 or len(tasks) < 2:
+        _index_into(todo, cap, seed, batch_size, flush, flush_pairs, bar)
+        return done
+    pending, records = _PendingBatches(cap, seed), []
+    for batch, task_records in _forked_results(tasks, min(workers, len(tasks)), cap, seed, batch_size):
+        pending.add(batch)
+        records.extend(task_records)
+        bar.update(sum(r.tokens for r in task_records))
+        if pending.pairs >= flush_pairs:
+            flush(pending.merged(), records)
+            pending, records = _PendingBatches(cap, seed), []
+    if records:
+        flush(pending.merged(), records)
     return done
+
+
+def _tasks(sources: Sequence[Source]) -> List[List[Source]]:
+    """Runs of consecutive sources of about TASK_BYTES each."""
+    tasks: List[List[Source]] = []
+    size = TASK_BYTES
+    for source in sources:
+        if size >= TASK_BYTES:
+            tasks.append([])
+            size = 0
+        tasks[-1].append(source)
+        size += source.size
+    return tasks
+
+
+def _forked_results(
+    tasks: Sequence[List[Source]], workers: int, cap: int, seed: int, batch_size: int
+) -> Iterator[Tuple[CorpusSample, List[SourceRecord]]]:
+    """`index_sources` of each task in forked worker processes, in task order, with
+    at most two tasks per worker in flight (bounded memory)."""
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    futures: "deque[Future]" = deque()
+    try:
+        for task in tasks:
+            futures.append(pool.submit(index_sources, task, cap, seed, batch_size))
+            if len(futures) > 2 * workers:
+                yield futures.popleft().result()
+        while futures:
+            yield futures.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _partitions(sources: Sequence[Source], n: int) -> List[List[Source]]:

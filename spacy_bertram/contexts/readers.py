@@ -59,12 +59,13 @@ class Source:
     def read_bytes(self) -> bytes:
         if self.member is None:
             return Path(self.path).read_bytes()
-        return _open_zip(self.path, *_file_version(self.path)).read(self.member)
+        return _open_zip(self.path, *_file_version(self.path), os.getpid()).read(self.member)
 
 
 @lru_cache(maxsize=4)
-def _open_zip(path: str, mtime_ns: int, size: int) -> zipfile.ZipFile:
-    """An open archive, kept: reading its directory again for every member is slow."""
+def _open_zip(path: str, mtime_ns: int, size: int, pid: int) -> zipfile.ZipFile:
+    """An open archive, kept: reading its directory again for every member is slow.
+    One per process: forked processes would share the file's read position."""
     return zipfile.ZipFile(path)
 
 

@@ -514,9 +514,9 @@ class ContextStore:
             [self._thresholds.get(w, _SQL_INT_MAX) for w in batch.words], dtype=numpy.int64
         )
         keep = batch.pair_key < thresholds[batch.pair_word] if batch.n_pairs else numpy.zeros(0, bool)
-        rows = sorted(batch.pair_rows(keep))  # B-tree order: inserts touch each page once
+        rows = batch.pair_rows(keep)  # in B-tree order: inserts touch each page once
         sentence_ids = numpy.unique(batch.pair_sentence[keep]).tolist()
-        touched = sorted({w for w, _, _ in rows})
+        touched = sorted(batch.words[w] for w in numpy.unique(batch.pair_word[keep]).tolist())
         digests = json.dumps([source.digest for source in sources])
         conn.execute("BEGIN IMMEDIATE")
         try:

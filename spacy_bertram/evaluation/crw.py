@@ -5,7 +5,7 @@ rare words) get the system's vector; all other words get the mean of their wordp
 input embeddings, the representation a transformer would see anyway.
 """
 from pathlib import Path
-from typing import Dict, Iterable, Mapping, Optional, Sequence, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy
 import torch
@@ -51,10 +51,30 @@ def form_only_vectors(model, words: Sequence[str], batch_size: int = 256) -> Vec
     return vectors
 
 
-def model_label(model, path: Union[str, Path]) -> str:
-    mode = model.config.mode
-    name = {"form": "form-only", "context": "context-only"}.get(mode, f"BERTRAM-{mode}")
-    return f"{name} ({Path(path).name})"
+def system_label(mode: str) -> str:
+    """A model's row label: form-only, context-only or BERTRAM-<mode>."""
+    return {"form": "form-only", "context": "context-only"}.get(mode, f"BERTRAM-{mode}")
+
+
+def labelled_models(models: Sequence[Tuple[str, BertramModel]]) -> List[Tuple[str, BertramModel, bool]]:
+    """(label, model, form part only) for (name, model) pairs, labelled by mode
+    (`system_label`); a label that several models share gets each one's name in
+    parentheses. When no model is form-only, the form part of the first model that
+    has a trained one (any mode but "context") is added as "form-only". Sorted:
+    form-only, context-only, then the others in the given order."""
+    labels = [system_label(model.config.mode) for _, model in models]
+    rows = [
+        (f"{label} ({name})" if labels.count(label) > 1 else label, model, False)
+        for label, (name, model) in zip(labels, models)
+    ]
+    with_form = [model for _, model in models if model.config.mode != "context"]
+    if "form-only" not in labels and with_form:
+        rows.append(("form-only", with_form[0], True))
+    return sorted(rows, key=lambda row: _ROW_ORDER.get(row[0], len(_ROW_ORDER)))
+
+
+# Rows of single parts come before the combined modes.
+_ROW_ORDER = {"form-only": 0, "context-only": 1}
 
 
 def evaluate_crw(
@@ -67,14 +87,13 @@ def evaluate_crw(
 ) -> Dict[str, SimilarityResult]:
     """Spearman's rho of every system on `data`, keyed by system label.
 
-    Models come as folders (`model_paths`) or already loaded (`models`, labelled by
-    mode). If none of them is a form-mode model, a "form-only" row is read from the
-    first model that has a trained form part (any mode but "context"). The
-    mean-of-wordpieces row uses `encoder_path`, else the first model's encoder.
+    Models come as folders (`model_paths`) or already loaded (`models`); rows are
+    labelled by `labelled_models` (a "form-only" row comes from another model's form
+    part when no form-mode model is given). The mean-of-wordpieces row uses
+    `encoder_path`, else the first model's encoder.
     """
-    loaded = [(model_label(m, "loaded"), m) for m in models]
-    loaded += [(model_label(m, p), m) for p, m in
-               ((p, BertramModel.from_pretrained(p)) for p in model_paths)]
+    loaded = [(f"loaded {i}", m) for i, m in enumerate(models, 1)]
+    loaded += [(Path(p).name, BertramModel.from_pretrained(p)) for p in model_paths]
     words = sorted({w for pair in data.pairs for w in (pair.first, pair.second)})
     rare = {w: data.contexts[w] for w in words if data.contexts.get(w)}
     if loaded and encoder_path is None:
@@ -86,21 +105,17 @@ def evaluate_crw(
             data.pairs, wordpiece_mean_vectors(tokenizer, encoder, words)
         )
     }
-    for label, model in loaded:
+    for label, model, form_only in labelled_models(loaded):
         vectors = wordpiece_mean_vectors(model.tokenizer, model.encoder, words)
-        vectors.update(bertram_vectors(model, rare, max_contexts, batch_size))
-        results[label] = evaluate_similarity(data.pairs, vectors)
-    if not any(m.config.mode == "form" for _, m in loaded):
-        with_form = [(label, m) for label, m in loaded if m.config.mode != "context"]
-        if with_form:
-            label, model = with_form[0]
-            vectors = wordpiece_mean_vectors(model.tokenizer, model.encoder, words)
+        if form_only:
             vectors.update(form_only_vectors(model, sorted(rare)))
-            results[f"form-only (form part of {label})"] = evaluate_similarity(data.pairs, vectors)
+        else:
+            vectors.update(bertram_vectors(model, rare, max_contexts, batch_size))
+        results[label] = evaluate_similarity(data.pairs, vectors)
     return results
 
 
 def similarity_table(results: Mapping[str, SimilarityResult]) -> str:
     """A Markdown table: system, Spearman's rho, pairs, pairs with a missing word."""
     rows = [[label, f"{r.spearman:.4f}", r.pairs, r.missing] for label, r in results.items()]
-    return markdown_table(["system", "Spearman rho", "pairs", "missing"], rows)
+    return markdown_table(["system", "Spearman ρ", "pairs", "missing"], rows)

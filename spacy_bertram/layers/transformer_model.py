@@ -8,7 +8,8 @@ without vectors take spacy-transformers' own forward pass unchanged.
 import contextlib
 import copy
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Tuple
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy
 import torch
@@ -30,6 +31,7 @@ from thinc.model import serialize_attr
 from thinc.types import ArgsKwargs, Floats2d, Ints1d, Ragged
 
 from ..extensions import doc_vectors
+from ..model.encoder import EncoderIdentity, load_tokenizer
 from ..util import resolve_encoder_path
 from .wordpiece_edit import EditPieces, check_mode, insert_vector_slots, truncate_with_slots
 
@@ -116,9 +118,31 @@ def set_transformer(model: BertramTransformerModel, hf_model: HFObjects) -> None
     BERTRAM vectors live in the encoder's input-embedding space: fine-tuning that
     space during downstream training would leave them behind.
     """
+    # In "slash" mode, fail here (initialize or load), not at the first doc with a vector.
+    EditPieces.from_tokenizer(hf_model.tokenizer, model.mode)
     set_pytorch_transformer(model, hf_model)
     if model.attrs["bertram"].freeze_embeddings:
         hf_model.transformer.get_input_embeddings().weight.requires_grad_(False)
+
+
+def encoder_identity(model: Model) -> Optional[EncoderIdentity]:
+    """The encoder of a spacy-transformers TransformerModel (this package's or the stock one).
+
+    Read from the loaded encoder, else from its folder before `initialize` loads it;
+    None when neither is there (the transformer's own initialize then says why).
+    """
+    name = str(model.attrs.get("name", ""))
+    if model.attrs.get("has_transformer"):
+        width = model.transformer.get_input_embeddings().embedding_dim
+        return EncoderIdentity.of(name, width, model.tokenizer)
+    folder = Path(resolve_encoder_path(name)) if name else None
+    if folder is None or not (folder / "config.json").is_file():
+        return None
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(str(folder))
+    width = getattr(config, "embedding_size", None) or config.hidden_size
+    return EncoderIdentity.of(name, int(width), load_tokenizer(folder))
 
 
 @dataclass

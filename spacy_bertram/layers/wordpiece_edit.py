@@ -4,8 +4,9 @@ Pure array logic, no torch model: the transformer layer calls it between alignme
 truncation. Two modes:
 
 - ``replace``: the rare word's pieces become one slot; the token aligns to that slot.
-- ``slash``: the pieces stay, then ``/``, then the slot (BERTRAM's ``w / vector`` form);
-  the token aligns to its pieces, the ``/`` and the slot, so pooling sees both
+- ``slash``: the pieces stay, then the separator ``/`` (one piece or several, as the
+  tokenizer cuts `` /`` after a word), then the slot (BERTRAM's ``w / vector`` form);
+  the token aligns to its pieces, the separator and the slot, so pooling sees both
   the surface form and the vector.
 
 Alignment indices are flat positions ``row * padded_width + col``, as in
@@ -13,21 +14,25 @@ spacy-transformers. A rare word that shares a wordpiece with another rare word (
 wordpiece covering both) is left as it is: neither slot would be well defined.
 """
 from dataclasses import dataclass, replace
-from typing import Optional, Tuple
+from typing import Tuple
 
 import numpy
 from spacy_transformers.data_classes import WordpieceBatch
 from spacy_transformers.truncate import truncate_oversize_splits
 from thinc.types import Ints1d, Ragged
 
+from ..model.encoder import word_pieces
+
 # How the transformer reads a rare word's vector: instead of its wordpieces, or after them.
 INJECTION_MODES = ("replace", "slash")
 VECTOR_PIECE = "[BERTRAM]"
+# What "slash" puts between a rare word's pieces and its vector.
+SEPARATOR = "/"
 
 
 @dataclass(frozen=True)
 class EditPieces:
-    """The pieces the edit writes: padding, the slash, and the slot's placeholder.
+    """The pieces the edit writes: padding, the separator, and the slot's placeholder.
 
     The slot's id is only a placeholder (the unknown token): the encoder sees the
     vector there, and ``VECTOR_PIECE`` marks it in the batch's strings.
@@ -36,25 +41,29 @@ class EditPieces:
     pad_id: int
     pad: str
     slot_id: int
-    slash_id: Optional[int] = None
-    slash: Optional[str] = None
+    separator_ids: Tuple[int, ...] = ()
+    separator: Tuple[str, ...] = ()
     slot: str = VECTOR_PIECE
 
     @classmethod
     def from_tokenizer(cls, tokenizer, mode: str) -> "EditPieces":
+        """The pieces for `mode`; for "slash" the separator as the tokenizer cuts `` /``
+        after a word (``Ġ/``, or ``Ġ`` + ``/`` for a byte-level BPE without that merge)."""
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         slot_id = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else pad_id
         pieces = cls(pad_id=pad_id, pad=tokenizer.pad_token or "", slot_id=slot_id)
         if check_mode(mode) == "replace":
             return pieces
-        # The slash as it appears after a word, e.g. "Ġ/" for byte-level BPE.
-        slash = tokenizer.tokenize("a /")[len(tokenizer.tokenize("a")) :]
-        if len(slash) != 1:
+        (ids,) = word_pieces(tokenizer, [SEPARATOR])
+        if not ids or (tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids):
+            name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
             raise ValueError(
-                f"The tokenizer splits ' /' into {slash}, not one piece, so the 'slash' "
-                "mode cannot be used with it. Use mode = \"replace\" instead."
+                f"The tokenizer of {name} has no pieces for ' {SEPARATOR}' (it gives "
+                f"{tokenizer.convert_ids_to_tokens(ids)}), so the transformer cannot read "
+                "BERTRAM vectors in mode = \"slash\". Set mode = \"replace\" in the "
+                "transformer's [model] block."
             )
-        return replace(pieces, slash_id=tokenizer.convert_tokens_to_ids(slash[0]), slash=slash[0])
+        return replace(pieces, separator_ids=tuple(ids), separator=tuple(tokenizer.convert_ids_to_tokens(ids)))
 
 
 @dataclass
@@ -90,8 +99,9 @@ def insert_vector_slots(
     A token that occurs in several spans (overlapping strided windows) gets a slot
     in each; slot `i` takes vector `rare`-row `VectorSlots.vector[i]`.
     """
-    if check_mode(mode) == "slash" and pieces.slash_id is None:
-        raise ValueError("The 'slash' mode needs EditPieces with the tokenizer's slash.")
+    if check_mode(mode) == "slash" and not pieces.separator_ids:
+        raise ValueError("The 'slash' mode needs EditPieces with the tokenizer's separator.")
+    n_sep = len(pieces.separator_ids)
     n_rows, width = wordpieces.input_ids.shape
     data = numpy.asarray(align.dataXd, dtype="int64").reshape(-1)
     lengths = numpy.asarray(align.lengths, dtype="int64")
@@ -108,7 +118,7 @@ def insert_vector_slots(
         keep[row, col] = False
         keep[g_row, g_first] = True
     else:
-        extra[g_row, g_last] = 2
+        extra[g_row, g_last] = n_sep + 1
     count = keep + extra
     new_col = numpy.cumsum(count, axis=1) - count
     # Padding is re-cut to the longest edited row.
@@ -121,12 +131,13 @@ def insert_vector_slots(
         col_map[row, col] = new_col[row, g_first[numpy.cumsum(opens) - 1]]
         added_entries = (numpy.zeros(0, "int64"), numpy.zeros(0, "int64"))
     else:
-        slot_col = new_col[g_row, g_last] + 2
-        slash_col = slot_col - 1
+        slot_col = new_col[g_row, g_last] + n_sep + 1
+        # [groups, n_sep]: the separator's columns, just before the slot.
+        separator_cols = slot_col[:, None] - n_sep + numpy.arange(n_sep)
         col_map = new_col
         added_entries = (
-            numpy.repeat(rare[g_owner], 2),
-            numpy.stack([g_row * new_width + slash_col, g_row * new_width + slot_col], 1).ravel(),
+            numpy.repeat(rare[g_owner], n_sep + 1),
+            (g_row[:, None] * new_width + numpy.c_[separator_cols, slot_col]).ravel(),
         )
 
     kept_rows, kept_cols = numpy.nonzero(keep & (new_col < new_width))
@@ -146,13 +157,15 @@ def insert_vector_slots(
     input_ids[g_row, slot_col] = pieces.slot_id
     strings[g_row, slot_col] = pieces.slot
     if mode == "slash":
-        for grid, filler in ((input_ids, pieces.slash_id), (strings, pieces.slash)):
-            grid[g_row, slash_col] = filler
-        attention_mask[g_row, slash_col] = attention_mask[g_row, slot_col] = 1
+        rows = g_row[:, None]
+        input_ids[rows, separator_cols] = numpy.asarray(pieces.separator_ids, dtype=input_ids.dtype)
+        for i, piece in enumerate(pieces.separator):
+            strings[g_row, separator_cols[:, i]] = piece
+        attention_mask[rows, separator_cols] = attention_mask[g_row, slot_col] = 1
         if token_type_ids is not None:
-            token_type_ids[g_row, slash_col] = token_type_ids[g_row, slot_col] = (
-                wordpieces.token_type_ids[g_row, g_last]
-            )
+            segment = wordpieces.token_type_ids[g_row, g_last]
+            token_type_ids[rows, separator_cols] = segment[:, None]
+            token_type_ids[g_row, slot_col] = segment
     new_lengths = numpy.asarray(wordpieces.lengths) + count.sum(axis=1) - width
 
     new_data = (data // width) * new_width + col_map.ravel()[data]

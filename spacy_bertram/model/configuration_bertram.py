@@ -50,22 +50,9 @@ class BertramArchitecture:
     keep_whole_words: bool = setting(
         True, help="With the residual: words the tokenizer keeps whole keep their own embedding row."
     )
-    context_weight: Optional[float] = setting(
-        None,
-        help="Blend weight w of a context part that predicts whole vectors: a split word with "
-        "contexts gets (1 - w)·form + w·context, the context vector scaled to the form "
-        "vector's norm; the trainer fits w on validation words. none: the context part is "
-        "a correction to the wordpiece base. Ignored in shallow mode, whose gate decides.",
-    )
 
     def __post_init__(self) -> None:
         self.validate()
-
-    @property
-    def blends(self) -> bool:
-        """Whether the context part predicts whole vectors blended into the form vector:
-        with a context_weight, in every mode but "shallow" (its gate weighs the parts)."""
-        return self.context_weight is not None and self.mode != "shallow"
 
     def validate(self) -> None:
         """Check types and ranges, so a bad config fails at load time, by name."""
@@ -91,8 +78,6 @@ class BertramArchitecture:
             raise ValueError(f"ngram_dropout must be in [0, 1), got {self.ngram_dropout}.")
         if self.max_seq_length < 8:
             raise ValueError(f"max_seq_length must be >= 8, got {self.max_seq_length}.")
-        if self.context_weight is not None and not 0.0 <= self.context_weight <= 1.0:
-            raise ValueError(f"context_weight must be in [0, 1] or None, got {self.context_weight}.")
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
@@ -106,7 +91,7 @@ class BertramConfig(BertramArchitecture):
     Read from the encoder: `encoder_path`, `embedding_dim`, `hidden_size`, and
     `quote_form` (None: quote the form vector for byte-level BPE tokenizers).
     Run-time knobs, free to change after training: `max_contexts` (cap per word at
-    inference) and `half_precision`. Fitted by the trainer: `context_weight`. `seed`
+    inference) and `half_precision`. `seed`
     seeds the random initial weights. Every key is required in config.json.
     """
 
@@ -120,11 +105,6 @@ class BertramConfig(BertramArchitecture):
 
     def validate(self) -> None:
         super().validate()
-        if self.context_weight is not None and not self.blends:
-            raise ValueError(
-                f"context_weight does not apply in {self.mode!r} mode (its gate weighs form "
-                "and context); set it to None."
-            )
         if self.max_contexts is not None and self.max_contexts < 1:
             raise ValueError(
                 f"max_contexts must be >= 1 or None (no cap), got {self.max_contexts}."
@@ -132,9 +112,20 @@ class BertramConfig(BertramArchitecture):
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "BertramConfig":
-        """The config of a `config.json` object: every key required, none unknown."""
+        """The config of a `config.json` object: every key required, none unknown.
+
+        Saves of 0.1.0 carry `context_weight` (a blend of form and context vectors that
+        models no longer have): null reads the same as this version's model, a weight
+        is refused."""
         if not isinstance(data, dict):
             raise TypeError(f"A BertramConfig needs a JSON object, got {type(data).__name__}.")
+        if "context_weight" in data:
+            if data["context_weight"] is not None:
+                raise ValueError(
+                    f"The model blends form and context vectors (context_weight="
+                    f"{data['context_weight']}), which this version does not; retrain it."
+                )
+            data = {k: v for k, v in data.items() if k != "context_weight"}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -2,9 +2,14 @@
 
 Everything in the package that loads an encoder or its tokenizer comes here, so every
 load refuses pickled weights and fails with one message naming the folder and the fix.
-How a word is tokenised inside a sentence (`word_pieces`) and where an encoder's
-position ids start (`position_offset`) are decided here once as well.
+How a word is tokenised inside a sentence (`word_pieces`), where an encoder's
+position ids start (`position_offset`), whether a tokenizer lower-cases
+(`lowercases`), what identifies its vocabulary (`tokenizer_fingerprint`) and which of
+its rows are whole words (`whole_word_rows`) are decided here once as well.
 """
+import hashlib
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Sequence, Tuple, Union
 
@@ -89,6 +94,55 @@ def is_byte_level(tokenizer) -> bool:
     if backend is None or backend.pre_tokenizer is None:
         return hasattr(tokenizer, "byte_encoder")
     return b"ByteLevel" in bytes(backend.pre_tokenizer.__getstate__())
+
+
+def lowercases(tokenizer) -> bool:
+    """True when the tokenizer lower-cases its input (an uncased encoder): then "Paris"
+    and "paris" are the same input, and one vector serves both."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return bool(getattr(tokenizer, "do_lower_case", False))
+    return backend.normalizer is not None and backend.normalizer.normalize_str("A") == "a"
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A short hash of the vocabulary (piece -> row) and the casing: two tokenizers with
+    the same fingerprint give every text the same rows of the input embeddings."""
+    identity = {"vocab": sorted(tokenizer.get_vocab().items()), "lowercase": lowercases(tokenizer)}
+    return hashlib.sha256(json.dumps(identity, ensure_ascii=False).encode("utf8")).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class EncoderIdentity:
+    """What a BERTRAM model must share with the transformer it feeds: the width of the
+    input embeddings and the tokenizer (`tokenizer_fingerprint`)."""
+
+    name: str
+    width: int
+    tokenizer: str
+
+    @classmethod
+    def of(cls, name: str, width: int, tokenizer) -> "EncoderIdentity":
+        return cls(name, width, tokenizer_fingerprint(tokenizer))
+
+    def __str__(self) -> str:
+        return f"{self.name} (input width {self.width}, tokenizer {self.tokenizer})"
+
+
+def whole_word_rows(tokenizer) -> Tuple[List[int], List[str]]:
+    """The rows of the vocabulary that are whole words, and those words.
+
+    A row counts when a word with a letter is tokenised inside a sentence (`word_pieces`)
+    as exactly that row: not special tokens, continuation pieces (`##ing`) or the
+    start-of-text variants of byte-level BPE words.
+    """
+    special = set(tokenizer.all_special_ids)
+    ids = [i for i in sorted(tokenizer.get_vocab().values()) if i not in special]
+    words = [w.strip() for w in tokenizer.batch_decode([[i] for i in ids])]
+    candidates = [(i, w) for i, w in zip(ids, words) if any(c.isalpha() for c in w) and not any(c.isspace() for c in w)]
+    pieces = word_pieces(tokenizer, [w for _, w in candidates])
+    kept = [(i, w) for (i, w), ids_of_word in zip(candidates, pieces) if ids_of_word == [i]]
+    return [i for i, _ in kept], [w for _, w in kept]
 
 
 def _encoder_folder(name_or_path: Union[str, Path, None]) -> Path:

@@ -17,10 +17,10 @@ With `config.wordpiece_residual`, the word's `WordpieceBase` (the mean of the
 encoder's input embeddings of its wordpieces, corrected by `wordpiece` when there is
 one) is added to the form part and to the context part's output, so every mode
 outputs that baseline plus a learned correction; with `config.keep_whole_words` only
-words that have no embedding row of their own get the correction. With
-`config.context_weight` the context part predicts the whole vector instead (it learns
-from every frequent word, whole ones too), and `combine` blends it into the form
-vector with that weight. `assemble` turns the parts into the final vectors.
+words that have no embedding row of their own get the correction. In "add" mode (the
+paper's best) the context part reads each context through the encoder with the form
+vector in the `form :` slot, and its output is the word's vector. `assemble` turns the
+parts into the final vectors.
 """
 import dataclasses
 import itertools
@@ -355,12 +355,6 @@ class BertramModel(nn.Module):
         return self.config.embedding_dim
 
     @property
-    def blends_context(self) -> bool:
-        """Whether the context part predicts whole vectors that `combine` blends into the
-        form vector (config.context_weight), rather than a correction to the base."""
-        return self.config.context_weight is not None
-
-    @property
     def device(self) -> torch.device:
         return self.output.weight.device
 
@@ -493,7 +487,7 @@ class BertramModel(nn.Module):
         and each word's context states [W, K, hidden] + mask [W, K] (`group_contexts`):
         the context part (`mimic`) and the form vector, combined per mode."""
         context = self.mimic(context_states, context_mask, base)
-        return self.combine(form, context, context_mask.any(dim=1), base.whole)
+        return self.combine(form, context, context_mask.any(dim=1))
 
     def encode_contexts(
         self, contexts: EncodedContexts, form: Optional[torch.Tensor] = None
@@ -524,34 +518,20 @@ class BertramModel(nn.Module):
         self, context_states: torch.Tensor, context_mask: torch.Tensor, base: WordpieceBase
     ) -> torch.Tensor:
         """Context states [W, K, hidden] + mask [W, K] -> the context part [W, embedding_dim]:
-        attentive mimicking, then the output map A·v + b, added to `base` unless the
-        model blends (then it is the whole vector)."""
-        out = self.output(self.mimicking(context_states, context_mask))
-        return out if self.blends_context else base.add(out)
+        attentive mimicking, then the output map A·v + b, added to `base`."""
+        return base.add(self.output(self.mimicking(context_states, context_mask)))
 
-    def combine(
-        self,
-        form: torch.Tensor,
-        context: torch.Tensor,
-        has_context: torch.Tensor,
-        whole: Optional[torch.Tensor] = None,
-    ) -> torch.Tensor:
+    def combine(self, form: torch.Tensor, context: torch.Tensor, has_context: torch.Tensor) -> torch.Tensor:
         """Final vectors from form and context-part vectors, per mode. Words without
-        contexts get their form vector (in "context" mode without blending: the output
-        bias). When the model blends, the context vector, scaled to the form vector's
-        norm, gets weight config.context_weight, and the `whole` rows (words kept at
-        their own embedding row, see `wordpiece_base`) keep the form vector."""
+        contexts get their form vector (in "context" mode: the output bias on the base).
+        In "add" and "replace" mode the context part has already read the form vector
+        through the encoder, so its output is the vector."""
         mode = self.config.mode
         if mode == "form":
             return form
         if mode == "shallow":
             alpha = torch.sigmoid(self.gate(torch.cat([context, form], dim=-1)))
             context = alpha * context + (1 - alpha) * form
-        elif self.blends_context:
-            scale = form.norm(dim=-1, keepdim=True) / context.norm(dim=-1, keepdim=True).clamp_min(1e-8)
-            context = torch.lerp(form, context * scale, self.config.context_weight)
-            if whole is not None:
-                context = torch.where(whole.unsqueeze(-1), form, context)
         elif mode == "context":
             return context
         return torch.where(has_context.unsqueeze(-1), context, form)

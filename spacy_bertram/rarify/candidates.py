@@ -12,13 +12,14 @@ from typing import List, Optional, Sequence, Tuple
 from spacy.tokens import Doc, Token
 from tqdm import tqdm
 
-from .inflection import PTB_TAGS
 from .substitutions import Substitute, SubstitutionDictionary
 
 
 def token_tag(token: Token) -> Optional[str]:
-    """The token's Penn Treebank tag when the doc has one, else None (WordNet decides)."""
-    return token.tag_ if token.tag_ in PTB_TAGS else None
+    """The token's in-sentence Penn Treebank tag when the doc is tagged, else None (the
+    word's most frequent WordNet POS decides). A tag that names no WordNet POS (NNP,
+    IN, ...) gives the word no synonym."""
+    return token.tag_ or None
 
 
 def token_substitutes(token: Token, substitutions: SubstitutionDictionary, misspelled: bool) -> List[Substitute]:

@@ -31,21 +31,21 @@ class TrainingConfig:
     words with >= 100 occurrences, up to 32 contexts each, 4..32 of them sampled per
     word and step; stage 1 (context) 5 epochs, batch 48; stage 2 (form) 20 epochs, lr
     0.01, batch 64; stage 3 (combined) 3 epochs, batch 48; MSE to the target vectors.
-    The model's architecture defaults to the wordpiece residual with a blended context
-    part (see README, "Wordpiece residual, whole words and the blended context part").
-    Validation words make every stage end on its best epoch (0: its starting point),
-    and choose the output map's warm-start ridge and the blend weight.
+    The model's architecture defaults to the wordpiece residual in "add" mode (see
+    README, "Wordpiece residual and whole words"); with the residual, training,
+    validation and held-out words are words the tokenizer splits. Validation words make
+    every stage end on its best epoch (0: its starting point) and choose the output
+    map's warm-start ridge (in stage 3: whether a ridge fit beats stage 1's map).
     """
 
     model: BertramArchitecture = field(
-        default_factory=lambda: BertramArchitecture(max_seq_length=96, context_weight=0.25)
+        default_factory=lambda: BertramArchitecture(max_seq_length=96)
     )
     seed: int = setting(0, help="Run seed; each random choice draws from its own named stream of it.")
     min_count: int = setting(100, help="Occurrences a store word needs to be a training word.")
     max_words: Optional[int] = setting(
         None,
-        help="A seeded sample of this many training words (when the model blends, every "
-        "split word first: only they teach the form part and the blend); none: all.",
+        help="A seeded sample of this many training words; none: all.",
     )
     max_contexts: int = setting(32, help="Contexts kept per word, in training and in the saved model.")
     min_contexts_per_step: int = setting(
@@ -56,8 +56,13 @@ class TrainingConfig:
     )
     validation: Union[int, float] = setting(
         0.1,
-        help="Validation words for early stopping and the fitted ridge and blend weight: a "
-        "fraction below 1, else a count; 0: off.",
+        help="Validation words for early stopping and the fitted ridge: a fraction below 1, "
+        "else a count; 0: off.",
+    )
+    nonce_words: int = setting(
+        200,
+        help="Frequent words the tokenizer keeps whole (count >= 32), held out of training and of the "
+        "form stage's misspellings, for the nonce test; 0: none.",
     )
     context: StageConfig = field(default_factory=lambda: StageConfig(epochs=5, lr=1e-4, batch_size=48))
     form: StageConfig = field(default_factory=lambda: StageConfig(epochs=20, lr=0.01, batch_size=64))

@@ -155,13 +155,10 @@ def fit_output_map(
     outputs are far off the small-normed embedding space. With
     config.wordpiece_residual the fit is to what the model adds to its
     wordpiece base (target minus base), on the words without an own row alone with
-    config.keep_whole_words; a model that blends fits the whole targets of all words.
+    config.keep_whole_words.
     """
     states = torch.stack([cache.vectors[s : s + c].mean(0) for s, c in zip(cache.starts, cache.counts)])
     target = torch.stack([targets[w] for w in cache.words]).to(states.device)
-    if model.blends_context:
-        _ridge_fit(model.output, states, target, ridge)
-        return
     with torch.no_grad():
         wordpieces = model.wordpiece_base(cache.words)
     base, whole = wordpieces.base, wordpieces.whole
@@ -170,26 +167,6 @@ def fit_output_map(
         corrected = ~whole.to(states.device)
         states, target = states[corrected], target[corrected]
     _ridge_fit(model.output, states, target, ridge)
-
-
-def fit_context_weight(model: BertramModel, validate: Validator, grid: Sequence[float]) -> Dict[float, float]:
-    """Set config.context_weight to the value of `grid` whose vectors score best under
-    `validate`; return every score. A tie at the top goes to the weight the model had
-    (validation words all kept at their own row cannot tell weights apart), else to
-    the earliest in the grid.
-
-    The blend weight is one number, so a grid on validation words fits it without
-    gradient steps and without touching the trained parts.
-    """
-    if not model.blends_context:
-        raise ValueError("The model does not blend (config.context_weight is None).")
-    configured = model.config.context_weight
-    scores: Dict[float, float] = {}
-    for weight in grid:
-        model.config.context_weight = float(weight)
-        scores[float(weight)] = validate()
-    model.config.context_weight = max(scores, key=lambda w: (scores[w], w == configured))
-    return scores
 
 
 def fit_wordpiece_map(
@@ -336,12 +313,7 @@ def train_on_cache(
     show_progress: bool = False,
     validate: Optional[Validator] = None,
 ) -> List[float]:
-    """Stage 1 and cached stage 3: mimicking (+ form, gate when they train) on cached states.
-
-    A model that blends (`BertramModel.blends_context`) trains its context part alone to
-    predict the targets, of whole and split words alike; the blend weight is fitted
-    afterwards (`fit_context_weight`).
-    """
+    """Stage 1 and cached stage 3: mimicking (+ form, gate when they train) on cached states."""
     target = torch.stack([targets[w] for w in cache.words]).to(model.device)
     params = trainable_parameters(model, parts)
     rng = random.Random(SeedStreams(seed)("context sample"))
@@ -351,8 +323,6 @@ def train_on_cache(
         grouped, mask = _sample_contexts(cache, rows, sample_range, rng)
         words = [cache.words[r] for r in rows]
         base = model.wordpiece_base(words)
-        if model.blends_context:  # the context part alone predicts the whole vector
-            return nn.functional.mse_loss(model.mimic(grouped, mask, base), target[rows])
         form = cache.form[rows] if cache.form is not None else model.form_vectors(words, base)
         return nn.functional.mse_loss(model.assemble(form, grouped, mask, base), target[rows])
 

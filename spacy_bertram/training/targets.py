@@ -2,24 +2,27 @@
 
 A word the tokenizer keeps whole gets its row of the input-embedding matrix; a word it
 splits gets a one-token approximation (see `ota.py`). A word's target depends only on
-the word, the encoder and the OTA settings (OTA rows of a batch never interact), so
-targets are cached on disk per word, in one safetensors file per encoder and OTA
-settings (no pickle): a run on another word list computes only the words it lacks.
+the word, its contexts, the encoder and the OTA settings (OTA rows of a batch never
+interact), so targets are cached on disk per word, in one safetensors file per encoder
+and OTA settings (no pickle): a run on another word list computes only the words it
+lacks. The cache does not key on the contexts: keep one cache per corpus (the trainer
+keeps it in its output folder).
 """
 
 import hashlib
 import json
 import os
+import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from ..model.encoder import word_pieces
-from .ota import OtaConfig, one_token_approximation
+from .ota import OtaConfig, WordContextMap, one_token_approximation, ota_fit
 
 
 def encoder_fingerprint(encoder) -> str:
@@ -48,10 +51,16 @@ def compute_targets(
     words: Sequence[str],
     *,
     ota: OtaConfig = OtaConfig(),
+    contexts: Optional[WordContextMap] = None,
     cache_dir: Union[str, Path, None] = None,
     show_progress: bool = False,
+    report: Optional[Callable[..., Any]] = None,
 ) -> Dict[str, torch.Tensor]:
     """Target vectors `{word: [D] float32 CPU tensor}` for words without unknown pieces.
+
+    OTA samples templates from `contexts` (`{word: [context, ...]}`); `report`, when
+    given, is called with OTA's fit (`ota.ota_fit`) of the words it computed, so a
+    target is known to be good before a model learns from it.
 
     With `cache_dir`, targets are read from `targets-<key>.safetensors`, where the key
     hashes the encoder's fingerprint and the OTA settings; words missing there are
@@ -71,8 +80,15 @@ def compute_targets(
     multi = [w for w in missing if len(pieces[w]) > 1]
     computed: Dict[str, torch.Tensor] = {}
     if multi:
-        learned = one_token_approximation(encoder, tokenizer, multi, ota, show_progress=show_progress)
+        started = time.perf_counter()
+        learned = one_token_approximation(
+            encoder, tokenizer, multi, ota, contexts=contexts, show_progress=show_progress
+        )
+        seconds = time.perf_counter() - started
         computed.update(zip(multi, learned))
+        if report is not None:
+            fit = ota_fit(encoder, tokenizer, multi, learned, ota, contexts)
+            report(**fit, ota_seconds=round(seconds, 3), ota_words_per_second=round(len(multi) / seconds, 2))
     computed.update({w: weight[pieces[w][0]].float().cpu().clone() for w in missing if w not in computed})
     if cache_path is not None and computed:
         _write_cache(cache_path, {**cached, **computed}, weight.shape[1])

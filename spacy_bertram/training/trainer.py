@@ -15,6 +15,7 @@ import dataclasses
 import json
 import random
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
@@ -30,7 +31,6 @@ from .seeds import SeedStreams
 from .stages import (
     cache_cosine,
     encode_context_cache,
-    fit_context_weight,
     fit_output_map,
     fit_wordpiece_map,
     form_cosine,
@@ -44,10 +44,11 @@ from .words import WordContexts, read_training_words, split_held_out
 # With validation words, the output map's warm-start ridge is the best of these
 # multiples of TrainingConfig.output_init_ridge (the largest all but zeroes the map).
 RIDGE_FACTORS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
-# With validation words, the blend weight of the context part is the best of these.
-CONTEXT_WEIGHTS = tuple(i / 20 for i in range(21))
 TRAINING_CONFIG_NAME = "training_config.json"
 LOG_NAME = "training_log.jsonl"
+# The run's training, validation and held-out words, for evaluations that must not
+# score a word the model learned from (the nonce test).
+WORDS_NAME = "words.json"
 STAGE_DONE = "stage.json"
 
 
@@ -89,6 +90,11 @@ def _flat(record: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
     return flat
 
 
+# Contexts a nonce-test word needs (its largest N); whole words held out for it need
+# at least this many occurrences.
+NONCE_MIN_COUNT = 32
+
+
 def splits_word(tokenizer) -> Callable[[str], bool]:
     """A predicate: does the tokenizer split the word into several known pieces?"""
     unknown = tokenizer.unk_token_id
@@ -100,15 +106,14 @@ def select_training_words(
 ) -> Tuple[WordContexts, WordContexts, WordContexts]:
     """The run's (training, validation, held-out) words with their contexts.
 
-    With the model's keep_whole_words, only words the tokenizer splits qualify: a word
-    kept whole is its own exact target, so it gives no training signal, unless the
-    model blends (its context part learns from whole words too).
+    With the model's wordpiece residual, only words the tokenizer splits qualify: a
+    word kept whole has its own row, which is its target, as its base, so the form
+    vector in the `form :` slot would hold the answer; training, validation and
+    held-out words are all split words, as the rare words the model serves are.
     """
     model = config.model
     seeds = SeedStreams(config.seed)
-    split_only = model.wordpiece_residual and model.keep_whole_words and not model.blends
-    keep = splits_word(tokenizer) if split_only else None
-    prefer = splits_word(tokenizer) if model.blends else None
+    keep = splits_word(tokenizer) if model.wordpiece_residual else None
     if isinstance(words_source, Mapping):
         words_contexts = {
             w.lower(): list(c)[: config.max_contexts]
@@ -117,8 +122,8 @@ def select_training_words(
         }
         if not words_contexts:
             raise ValueError(
-                "No training word is split by the encoder's tokenizer; with "
-                "keep_whole_words, only split words train BERTRAM. Pass rarer words."
+                "No training word is split by the encoder's tokenizer; with the "
+                "wordpiece residual, only split words train BERTRAM. Pass rarer words."
             )
     else:
         words_contexts = read_training_words(
@@ -128,11 +133,32 @@ def select_training_words(
             max_contexts=config.max_contexts,
             seed=seeds("word sample"),
             keep=keep,
-            prefer=prefer,
         )
     train_words, held_out = split_held_out(words_contexts, config.held_out, seed=seeds("held-out words"))
     train_words, validation = split_held_out(train_words, config.validation, seed=seeds("validation words"))
     return train_words, validation, held_out
+
+
+def nonce_test_words(words_source: Any, config: "TrainingConfig", tokenizer) -> WordContexts:
+    """A seeded sample of frequent words the tokenizer keeps whole, for the nonce test.
+
+    Training uses split words only, so these are never trained on; the trainer also
+    leaves them out of the form stage's misspellings of whole words. Only a context
+    store (or its path) has the counts to choose them; other sources give none.
+    """
+    if not config.nonce_words or isinstance(words_source, Mapping):
+        return {}
+    if not hasattr(words_source, "contexts_many") and Path(words_source).suffix not in (".sqlite", ".db"):
+        return {}
+    splits, unknown = splits_word(tokenizer), tokenizer.unk_token_id
+    return read_training_words(
+        words_source,
+        min_count=max(config.min_count, NONCE_MIN_COUNT),
+        max_words=config.nonce_words,
+        max_contexts=1,
+        seed=SeedStreams(config.seed)("nonce words"),
+        keep=lambda w: w.isalpha() and not splits(w) and unknown not in word_pieces(tokenizer, [w])[0],
+    )
 
 
 def train_bertram(
@@ -161,10 +187,11 @@ def train_bertram(
     )
     tokenizer = load_tokenizer(resolve_encoder_path(encoder))
     train_words, validation, held_out = select_training_words(words_source, config, tokenizer)
+    nonce = nonce_test_words(words_source, config, tokenizer)
     # misspellings of known words teach the form part: the corpus words and every word
     # the vocabulary keeps whole (its own row is its target), validation words aside
     vocabulary = whole_vocabulary_words(tokenizer) if config.form_misspellings else []
-    vocabulary = [w for w in vocabulary if w not in validation and w not in held_out]
+    vocabulary = [w for w in vocabulary if w not in validation and w not in held_out and w not in nonce]
     settings = config.model
     vocab = NgramVocab.build(
         sorted({*train_words, *vocabulary}),
@@ -174,9 +201,7 @@ def train_bertram(
         lowercase=settings.lowercase_ngrams,
     )
     # the stages' models are copies of this one in their own modes
-    settings = dataclasses.replace(
-        settings, mode="context", context_weight=settings.context_weight if settings.blends else None
-    )
+    settings = dataclasses.replace(settings, mode="context")
     base = BertramModel.from_encoder(
         encoder,
         ngram_vocab=vocab,
@@ -194,12 +219,21 @@ def train_bertram(
         base.tokenizer,
         sorted({*train_words, *validation, *held_out, *vocabulary}),
         ota=config.ota,
+        contexts={**train_words, **validation, **held_out},
         cache_dir=cache_dir or output_dir / "cache",
         show_progress=show_progress,
+        report=lambda **fit: log.write(stage="targets", **fit),
     )
     train_words = {w: c for w, c in train_words.items() if w in targets}
     validation = {w: c for w, c in validation.items() if w in targets}
     held_out = {w: c for w, c in held_out.items() if w in targets}
+    split_names = {"train": train_words, "validation": validation, "held_out": {**held_out, **nonce}}
+    (output_dir / WORDS_NAME).write_text(json.dumps({k: sorted(v) for k, v in split_names.items()}), encoding="utf8")
+    held_out_groups = _piece_groups(base.tokenizer, held_out)
+    if held_out:  # the baseline: the mean of each held-out word's wordpieces
+        wordpiece_mean = lambda words: mean_cosine(base.wordpiece_base(list(words)).mean, list(words), targets)  # noqa: E731
+        log.write(stage="held_out", held_out_words=len(held_out), wordpiece_mean_cosine=wordpiece_mean(held_out),
+                  **_group_cosines(wordpiece_mean, held_out_groups))
     if base.has_part("wordpiece"):
         fitted = fit_wordpiece_map(base, sorted(train_words), targets, config.wordpiece_ridge)
         log.write(stage="wordpiece", split_words=fitted, ridge=config.wordpiece_ridge)
@@ -236,6 +270,7 @@ def train_bertram(
             "best_epoch": trainer.best_epoch.get(kind),
             "held_out_words": len(held_out),
             "held_out_cosine": mimicking_cosine(models[kind], held_out, targets) if held_out else None,
+            **_group_cosines(partial(mimicking_cosine, models[kind], targets=targets), held_out_groups),
             **{
                 f"{name}_misspelled_cosine": _misspelled_cosine(models[kind], typos, targets)
                 for name, typos in probes.items()
@@ -248,6 +283,26 @@ def train_bertram(
     final = models[config.stages()[-1][1]]
     final.save_pretrained(output_dir)
     return output_dir
+
+
+def _piece_groups(tokenizer, words: WordContexts) -> Dict[str, WordContexts]:
+    """The words the tokenizer splits into known pieces and those it keeps whole (one
+    known piece: the word's own row is its target)."""
+    unknown = tokenizer.unk_token_id
+    pieces = dict(zip(words, word_pieces(tokenizer, list(words))))
+    return {
+        "split": {w: c for w, c in words.items() if len(pieces[w]) > 1 and unknown not in pieces[w]},
+        "whole": {w: c for w, c in words.items() if pieces[w] != [unknown] and len(pieces[w]) == 1},
+    }
+
+
+def _group_cosines(score: Callable[[WordContexts], float], groups: Mapping[str, WordContexts]) -> Dict[str, Any]:
+    """`held_out_{group}_words` and `held_out_{group}_cosine` (`score` of the group) per group."""
+    record: Dict[str, Any] = {}
+    for name, words in groups.items():
+        record[f"held_out_{name}_words"] = len(words)
+        record[f"held_out_{name}_cosine"] = score(words) if words else None
+    return record
 
 
 def _misspelled_cosine(model: BertramModel, typos: Mapping[str, str], targets: Mapping[str, torch.Tensor]) -> float:
@@ -307,14 +362,16 @@ class _StageRunner:
             model, words, max_contexts=self.config.max_contexts, show_progress=self.show_progress
         )
 
-    def _caches(self, model: BertramModel, stage: str):
-        """Training and validation context caches; warm-starts the output map."""
+    def _caches(self, model: BertramModel, stage: str, trained_map: bool = False):
+        """Training and validation context caches; warm-starts the output map (with
+        `trained_map`, one that an earlier stage trained: a ridge fit replaces it only
+        where it scores better on the validation words)."""
         started = time.perf_counter()
         cache = self._encode(model, self.train_words)
         validation = self._encode(model, self.validation) if self.validation else None
         if validation is not None and not validation.words:
             validation = None
-        ridge = self._fit_output_map(model, cache, validation)
+        ridge = self._fit_output_map(model, cache, validation, trained_map)
         seconds = round(time.perf_counter() - started, 3)
         self.log.write(
             stage=stage,
@@ -325,19 +382,27 @@ class _StageRunner:
         )
         return cache, validation
 
-    def _fit_output_map(self, model: BertramModel, cache, validation) -> Optional[float]:
+    def _fit_output_map(self, model: BertramModel, cache, validation, trained_map: bool) -> Optional[float]:
         """Warm-start the output map; with validation words, at the ridge (of
-        `RIDGE_FACTORS` times the configured one) whose fit scores best on them."""
+        `RIDGE_FACTORS` times the configured one) whose fit scores best on them.
+        Return the ridge, or None when the map stays as it came in: a `trained_map`
+        is kept unless a fit beats it on validation words (and without them)."""
         ridge = self.config.output_init_ridge
-        if ridge is None:
+        if ridge is None or (trained_map and validation is None):
             return None
         candidates = [ridge] if validation is None else [ridge * f for f in RIDGE_FACTORS]
-        scores = []
+        kept = [p.detach().clone() for p in model.output.parameters()]
+        best, best_score = None, cache_cosine(model, validation, self.targets) if trained_map else None
         for candidate in candidates:
             fit_output_map(model, cache, self.targets, candidate)
-            scores.append(cache_cosine(model, validation, self.targets) if validation else 0.0)
-        best = candidates[max(range(len(candidates)), key=scores.__getitem__)]
-        if best != candidates[-1]:
+            score = cache_cosine(model, validation, self.targets) if validation else 0.0
+            if best_score is None or score > best_score:
+                best, best_score = candidate, score
+        if best is None:
+            with torch.no_grad():
+                for param, value in zip(model.output.parameters(), kept):
+                    param.copy_(value)
+        elif best != candidates[-1]:
             fit_output_map(model, cache, self.targets, best)
         return best
 
@@ -360,7 +425,6 @@ class _StageRunner:
             model, cache, self.targets, self.config.context, ["mimicking", "output"],
             sample_range=self.sample_range, desc="context", validate=validate, **common,
         )
-        self._fit_context_weight(model, "context", validate)
         return model
 
     def _form(self, common: Dict[str, Any]) -> BertramModel:
@@ -404,13 +468,12 @@ class _StageRunner:
                 sample_range=self.sample_range, validate=validate, **common,
             )
         else:
-            cache, validation = self._caches(model, "combined")
+            cache, validation = self._caches(model, "combined", trained_map=True)
             validate = self._on_cache(model, validation)
             train_on_cache(
                 model, cache, self.targets, self.config.combined, parts,
                 sample_range=self.sample_range, desc="combined", validate=validate, **common,
             )
-        self._fit_context_weight(model, "combined", validate)
         return model
 
     def misspellings(
@@ -428,16 +491,6 @@ class _StageRunner:
                 for typo, own in zip(typos, model.wordpiece_base(typos).own_row)
             ],
         )
-
-    def _fit_context_weight(self, model: BertramModel, stage: str, validate) -> None:
-        """For a model that blends, with validation words: the best blend weight."""
-        if model.blends_context and validate is not None:
-            scores = fit_context_weight(model, validate, CONTEXT_WEIGHTS)
-            self.log.write(
-                stage=stage,
-                context_weight=model.config.context_weight,
-                validation_cosine_by_weight={str(w): round(c, 5) for w, c in scores.items()},
-            )
 
     def _on_cache(self, model: BertramModel, validation):
         return None if validation is None else (lambda: cache_cosine(model, validation, self.targets))

@@ -63,7 +63,6 @@ def read_training_words(
     min_contexts: int = 1,
     seed: int = 0,
     keep: Optional[Callable[[str], bool]] = None,
-    prefer: Optional[Callable[[str], bool]] = None,
 ) -> WordContexts:
     """Frequent words and up to `max_contexts` contexts each, from a store or a TSV file.
 
@@ -71,12 +70,10 @@ def read_training_words(
     `word<TAB>context...` file. For a store, words with `count >= min_count` qualify; a
     TSV file is taken as already filtered (words with fewer than `min_contexts`
     contexts are dropped either way). `keep` filters the qualifying words before
-    sampling (the trainer keeps only words the tokenizer splits when whole words need
-    no training). With `max_words`, a seeded random sample is kept, so training sees
-    frequent words of every frequency band, not only function words; the words
-    `prefer` accepts go in first (all of them, if they fit) and the others fill up.
-    The trainer prefers words the tokenizer splits: they are scarce, and only they
-    teach the form part and the blend.
+    sampling (the trainer keeps only words the tokenizer splits: a word kept whole sits
+    at its own row, which is its target). With `max_words`, a seeded random sample is
+    kept, so training sees frequent words of every frequency band, not only function
+    words.
     The result is sorted by word, so the same inputs always give the same order.
     """
     if max_words is not None and max_words < 1:
@@ -103,20 +100,12 @@ def read_training_words(
                     min_contexts=min_contexts,
                     seed=seed,
                     keep=keep,
-                    prefer=prefer,
                 )
         words, contexts = _from_tsv(path, min_contexts)
         store = None
     words = sorted({w for w in words if keep is None or keep(w)})
     if max_words is not None and len(words) > max_words:
-        preferred = {w for w in words if prefer is not None and prefer(w)}  # one tokenisation each
-        first = [w for w in words if w in preferred]
-        rest = [w for w in words if w not in preferred]
-        rng = random.Random(seed)
-        if len(first) >= max_words:
-            words = sorted(rng.sample(first, max_words))
-        else:
-            words = sorted(first + rng.sample(rest, max_words - len(first)))
+        words = sorted(random.Random(seed).sample(words, max_words))
     if store is not None:
         contexts = store.contexts_many(words, limit=max_contexts)
     result: WordContexts = {}

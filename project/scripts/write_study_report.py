@@ -1,0 +1,92 @@
+"""Write the study's report: each system's accuracy change against the baseline, per
+task, test set and classifier seed, and its mean ± sd over the seeds.
+
+Reads the list of runs written by `run_study.py`; each run's scores folder holds the
+downstream reports of the paper-mix rarified set (`downstream/`), the synonym-only set
+(`downstream-synonyms/`) and the clean test set (`downstream-clean/`). Each run's full
+report (tables, significance) is in `reports/PRESET/TASK/seedN/`.
+"""
+import json
+import statistics
+from pathlib import Path
+from typing import Dict, List
+
+import typer
+
+from spacy_bertram.evaluation import markdown_table
+
+TEST_SETS = {
+    "downstream": ("rarified, paper mix", {"all": "All", "misspelling": "Msp", "synonym": "WN"}),
+    "downstream-synonyms": ("rarified, synonyms only", {"all": "All"}),
+    "downstream-clean": ("clean test set", {"all": "All"}),
+}
+
+
+def mean_sd(values: List[float]) -> str:
+    """`mean ± sd` in points (sd over seeds; – with one seed)."""
+    sd = f"{100 * statistics.stdev(values):.1f}" if len(values) > 1 else "–"
+    return f"{100 * statistics.fmean(values):+.1f} ± {sd}"
+
+
+def delta_table(title: str, kinds: Dict[str, str], reports: Dict[int, Dict]) -> List[str]:
+    """A row per system and group: Δ accuracy against the baseline per seed, then mean ± sd."""
+    seeds = sorted(reports)
+    systems = reports[seeds[0]]["systems"]
+    baseline = next(iter(systems))
+    rows = []
+    for kind, name in kinds.items():
+        if kind not in systems[baseline]["groups"]:
+            continue
+        for system in list(systems)[1:]:
+            deltas = [
+                report["systems"][system]["groups"][kind]["accuracy"]
+                - report["systems"][baseline]["groups"][kind]["accuracy"]
+                for report in (reports[seed] for seed in seeds)
+            ]
+            rows.append([f"`{system}`", name, *(f"{100 * d:+.1f}" for d in deltas), mean_sd(deltas)])
+    sizes = ", ".join(f"seed {s}: {reports[s]['systems'][baseline]['groups']['all']['n']}" for s in seeds)
+    header = ["system", "group", *(f"seed {s}" for s in seeds), "mean ± sd"]
+    return [
+        f"### {title}",
+        "",
+        f"Δ accuracy in points against `{baseline}` (n: {sizes}).",
+        "",
+        markdown_table(header, rows, align="ll" + "r" * (len(seeds) + 1)),
+        "",
+    ]
+
+
+def main(
+    runs_path: Path = typer.Argument(..., help="JSON list of runs from run_study.py", exists=True),
+    output: Path = typer.Argument(..., help="The Markdown report"),
+) -> None:
+    """Collect each run's downstream reports and write the per-seed tables."""
+    by_task: Dict[str, Dict[str, Dict[int, Dict]]] = {}
+    for run in json.loads(runs_path.read_text(encoding="utf8")):
+        for name in TEST_SETS:
+            report = Path(run["scores"]) / name / "report.json"
+            if not report.is_file():
+                raise typer.BadParameter(
+                    f"{report} (task {run['task']}, seed {run['seed']}) is missing: rerun study-runs"
+                )
+            by_task.setdefault(run["task"], {}).setdefault(name, {})[run["seed"]] = json.loads(
+                report.read_text(encoding="utf8")
+            )
+    lines = [
+        "# Study: several classifier seeds",
+        "",
+        "Each seed trains its own baseline, so each seed has its own rarified test sets; BERTRAM and "
+        "the tagger are shared. Each run's full report is `TASK/seedN/report.md` beside this one.",
+        "",
+    ]
+    for task, sets in by_task.items():
+        lines += [f"## {task}", ""]
+        for name, (title, kinds) in TEST_SETS.items():
+            lines += delta_table(title, kinds, sets[name])
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text("\n".join(lines), encoding="utf8")
+    typer.echo(f"{output}: {len(by_task)} tasks")
+
+
+if __name__ == "__main__":
+    typer.run(main)
