@@ -20,7 +20,7 @@ PRESET_WRAPPER = ["python", "scripts/preset.py"]
 
 def registered():
     """Import the modules that register the package's functions in spaCy's registry."""
-    from spacy_bertram import augment, frequency, layers, pipeline_component  # noqa: F401
+    from spacy_bertram import attach, augment, frequency, layers, pipeline_component  # noqa: F401
 
 
 def commands_in_order(config: dict, workflow: str = "all") -> List[dict]:

@@ -83,7 +83,7 @@ def test_cli_split_tags_docs_in_context(tagger_dir, tmp_path):
     from spacy_bertram.cli import app
 
     nlp = spacy.blank("en")
-    docs = [nlp("a good buy"), nlp("I buy")]
+    docs = [nlp("a good buy"), nlp("I buy"), nlp("and the")]  # the last: stop words only, for training
     for doc in docs:
         doc.cats = {"A": 1.0, "B": 0.0}
     DocBin(docs=docs).to_disk(tmp_path / "data.spacy")
@@ -94,6 +94,9 @@ def test_cli_split_tags_docs_in_context(tagger_dir, tmp_path):
     assert result.exit_code == 0, result.output
     written = list(DocBin().from_disk(tmp_path / "out" / "candidates.spacy").get_docs(nlp.vocab))
     assert [doc[-1].tag_ for doc in written] == ["NN", "VBP"]
+    (train,) = DocBin().from_disk(tmp_path / "out" / "train.spacy").get_docs(nlp.vocab)
+    assert train.text == "and the" and train.cats == {"A": 1.0, "B": 0.0}
+    assert not train.has_annotation("TAG")  # the classifier's augmenter takes labels only
 
 
 def test_brown_tags_map_to_penn_treebank():

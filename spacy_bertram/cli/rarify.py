@@ -99,7 +99,9 @@ def split_cli(
     substitutions = build_substitutions(seed, misspelling_share, zipf_threshold, counts, min_count, wordnet)
     train, candidates = split_candidates(docs, substitutions, min_train_share, seed)
     output_dir.mkdir(parents=True, exist_ok=True)
-    DocBin(docs=train).to_disk(output_dir / "train.spacy")
+    # Training docs keep their text and labels only: the tags served the split, and a
+    # classifier's augmenter refuses docs with token annotations.
+    DocBin(docs=train, attrs=["ORTH", "SPACY"]).to_disk(output_dir / "train.spacy")
     DocBin(docs=candidates).to_disk(output_dir / "candidates.spacy")
     typer.echo(
         f"{len(docs)} docs: {len(train)} -> {output_dir / 'train.spacy'}, "
