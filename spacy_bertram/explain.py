@@ -87,14 +87,15 @@ def explain(nlp: Language, text: str, *, k: int = 5, component: Optional[str] = 
     rare = list(doc._.bertram_rare or [])
     if not rare:
         return []
-    keys = bertram.word_keys(doc[i].text for i in rare)
+    keys = model.word_keys(doc[i].text for i in rare)
     words = sorted(set(keys.values()))
     with eval_mode(model), torch.no_grad():
         base = model.wordpiece_base(words)
         form = model.form_vectors(words, base)
     index = {word: row for row, word in enumerate(words)}
     inferred = [w for w, own in zip(words, base.own_row) if not own]
-    contexts = bertram.word_contexts([doc], [rare], inferred)
+    in_domain = [rare] if bertram.cfg["in_domain"] else None
+    contexts = bertram.contexts.batch_contexts(inferred, bertram.cfg["max_contexts"], [doc], in_domain)
     limit = bertram.cfg["max_contexts"]
     used = {
         w: 0 if model.config.mode == "form" else len(model.context_tokenizer.select(w, contexts[w], limit))

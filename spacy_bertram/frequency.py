@@ -18,11 +18,11 @@ numbers, URLs, e-mails or the encoder's special tokens).
 import math
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Union
+from typing import Callable, Dict, Iterable, List, Optional, Union
 
 import spacy
 from spacy.lexeme import Lexeme
-from spacy.tokens import Token
+from spacy.tokens import Doc, Token
 
 from .contexts.store import ContextStore, english_tokenizer
 from .model.encoder import load_tokenizer
@@ -183,6 +183,30 @@ class RareWordFilter:
         if self.alpha_only:
             return text.isalpha()
         return any(c.isalpha() for c in text)
+
+
+class RareTokens:
+    """A pipeline's rarity decisions: a token is rare when the filter lets it be and the
+    frequency source calls its text rare; decided once per text (the cache is bounded
+    by the texts seen, and cleared with the component's)."""
+
+    def __init__(self, frequency: FrequencySource, rare_filter: Callable[[Token], bool]) -> None:
+        self.frequency, self.rare_filter = frequency, rare_filter
+        self.known: Dict[str, bool] = {}
+
+    def is_rare(self, text: str, token: Optional[Token] = None) -> bool:
+        """Whether the word (the `token` of that text, when there is one) is rare."""
+        if "\x00" in text:  # a NUL byte cannot be a store key (SQLite cuts strings there)
+            return False
+        return bool(self.rare_filter(text if token is None else token) and self.frequency.is_rare(text))
+
+    def indices(self, doc: Doc) -> List[int]:
+        """The indices of the doc's rare tokens."""
+        known = self.known
+        for token in doc:
+            if token.text not in known:
+                known[token.text] = self.is_rare(token.text, token)
+        return [token.i for token in doc if known[token.text]]
 
 
 @spacy.registry.misc("bertram.WordfreqFrequency.v1")

@@ -22,16 +22,16 @@ from spacy.pipeline import Pipe
 from spacy.tokens import Doc, Token
 from spacy.training import Example
 
-from .contexts.pipeline_store import PipelineStore, doc_contexts
+from .contexts.pipeline_store import PipelineStore
 from .extensions import set_doc_vectors
-from .frequency import FrequencySource
+from .frequency import FrequencySource, RareTokens
 from .layers.transformer_model import encoder_identity
 from .model import BertramModel, infer_vectors
-from .model.encoder import EncoderIdentity, lowercases
+from .model.encoder import EncoderIdentity
 from .model.modeling_bertram import ENCODER_DIR
 from .util import get_torch_device
 from .vector_cache import VectorCache
-from .vector_table import TableIdentity, VectorTable, model_fingerprint, store_fingerprint
+from .vector_table import TableIdentity, VectorTable, table_identity
 
 MODEL_DIR = "model"
 STORE_FILE = "store.sqlite"
@@ -158,18 +158,12 @@ class Bertram(Pipe):
             )
         self.name = name
         self.vocab = vocab
-        self.frequency = frequency
-        self.rare_filter = rare_filter
+        self.rare_tokens = RareTokens(frequency, rare_filter)
+        paths = {"model_path": model_path, "store_path": store_path, "vectors_path": vectors_path}
         self.cfg: Dict[str, Any] = {
-            "model_path": None if model_path is None else str(model_path),
-            "store_path": None if store_path is None else str(store_path),
-            "max_contexts": max_contexts,
-            "in_domain": in_domain,
-            "batch_size": batch_size,
-            "device": device,
-            "include_store": include_store,
-            "keep_whole_words": keep_whole_words,
-            "vectors_path": None if vectors_path is None else str(vectors_path),
+            **{key: None if path is None else str(path) for key, path in paths.items()},
+            "max_contexts": max_contexts, "in_domain": in_domain, "batch_size": batch_size,
+            "device": device, "include_store": include_store, "keep_whole_words": keep_whole_words,
         }
         self.contexts = PipelineStore(store_path)
         self.vectors = VectorCache()
@@ -181,7 +175,7 @@ class Bertram(Pipe):
         return (self.__class__.__new__, (self.__class__,), self.__getstate__())
 
     def __getstate__(self) -> Dict[str, Any]:
-        state = {**self.__dict__, "_rare_words": {}, "_table": None}  # a worker reads the table again
+        state = {**self.__dict__, "_table": None}  # a worker reads the table again
         state.pop("_bytes_dir", None)  # the parent keeps the folder alive
         return state
 
@@ -211,66 +205,29 @@ class Bertram(Pipe):
             # torch used in the parent does not survive fork, so run single-threaded.
             torch.set_num_threads(1)
             self._pid = os.getpid()
-        rare = [self._rare_indices(doc) for doc in docs]
+        rare = [self.rare_tokens.indices(doc) for doc in docs]
         model = self.bertram_model
         if model is None or not any(rare):
             return rare, {}
-        keys = self.word_keys(doc[i].text for doc, indices in zip(docs, rare) for i in indices)
+        keys = model.word_keys(doc[i].text for doc, indices in zip(docs, rare) for i in indices)
         # A word the model would give its own embedding row is left as the
         # transformer sees it anyway: no contexts, no model call, no slash copy.
-        candidates = sorted(set(keys.values()))
-        words = self.vector_words(candidates)
-        contexts, vectors = self._table_vectors(docs, rare, words)
+        words = model.vector_words(sorted(set(keys.values())))
+        in_domain_rare = rare if self.cfg["in_domain"] else None
+        contexts_of = lambda ws: self.contexts.batch_contexts(ws, self.cfg["max_contexts"], docs, in_domain_rare)  # noqa: E731
+        if self.vector_table is None:
+            contexts, vectors = contexts_of(words), {}
+        else:
+            store_only = lambda ws: self.contexts.contexts(ws, self.cfg["max_contexts"])  # noqa: E731
+            contexts, vectors = self.vector_table.settle(words, contexts_of, self.cfg["in_domain"], store_only)
         vectors.update({word: self.vectors.get(word, contexts[word]) for word in words if word not in vectors})
         todo = {word: contexts[word] for word, vector in vectors.items() if vector is None}
         if todo:
             settings = {"max_contexts": self.cfg["max_contexts"], "batch_size": self.cfg["batch_size"]}
-            inferred = infer_vectors(model, todo, **settings)
-            for word, vector in inferred.items():
+            for word, vector in infer_vectors(model, todo, **settings).items():
                 self.vectors.put(word, todo[word], vector)
                 vectors[word] = vector
         return rare, {text: vectors[key] for text, key in keys.items() if vectors.get(key) is not None}
-
-    def word_keys(self, texts: Iterable[str]) -> Dict[str, str]:
-        """Token text -> the word the model infers a vector for: the text as the encoder
-        reads it, lower-cased only for an uncased encoder (one vector then serves every
-        case of a word, while a cased encoder's "Paris" and "paris" stay apart)."""
-        model = self.bertram_model
-        lower = model is not None and lowercases(model.tokenizer)
-        return {text: text.lower() if lower else text for text in texts}
-
-    def vector_words(self, words: Sequence[str]) -> List[str]:
-        """The words (`word_keys` values) that get a vector: not those the model leaves at
-        their own embedding row."""
-        model = self.bertram_model
-        if model is None:
-            return []
-        return [w for w, own in zip(words, model.wordpiece_base(words).own_row) if not own]
-
-    def _table_vectors(
-        self, docs: Sequence[Doc], rare: Sequence[Sequence[int]], words: Sequence[str]
-    ) -> Tuple[Dict[str, List[str]], Dict[str, Optional[numpy.ndarray]]]:
-        """The contexts of the words that the vector table does not settle, and its vectors.
-
-        A table vector holds for the store's own sample: a word whose sample takes in
-        in-domain text of the batch is left to the cache and the model.
-        """
-        table = self.vector_table
-        found = {} if table is None else {w: table.get(w) for w in words if w in table}
-        in_domain = self.cfg["in_domain"]
-        contexts = self.word_contexts(docs, rare, [w for w in words if in_domain or w not in found])
-        if found and in_domain:
-            alone = self.contexts.contexts(list(found), self.cfg["max_contexts"])
-            found = {w: v for w, v in found.items() if contexts[w] == alone[w]}
-        return contexts, found
-
-    def word_contexts(
-        self, docs: Sequence[Doc], rare: Sequence[Sequence[int]], words: Sequence[str]
-    ) -> Dict[str, List[str]]:
-        """The contexts a batch gives `words`: the store's, plus (with in_domain) the
-        text around the batch's rare tokens at `rare` (per doc, token indices)."""
-        in_domain = [c for doc, i in zip(docs, rare) for c in doc_contexts(doc, i)] if self.cfg["in_domain"] else []
-        return self.contexts.contexts(words, self.cfg["max_contexts"], in_domain)
 
     def set_annotations(self, docs: Sequence[Doc], predictions: Predictions) -> None:
         """Write the rare indices and their vectors to the docs."""
@@ -306,12 +263,8 @@ class Bertram(Pipe):
         if nlp is not None and self.bertram_model is not None:
             check_encoder(nlp, self.name, self.bertram_model)
         if self.bertram_model is None:
-            warnings.warn(
-                f"bertram: no BERTRAM model is configured, so '{self.name}' flags rare "
-                "words without vectors. Set model_path in [components.bertram] to a "
-                "folder saved by BertramModel.save_pretrained.",
-                stacklevel=2,
-            )
+            message = f"bertram: no BERTRAM model is configured, so '{self.name}' flags rare words without vectors."
+            warnings.warn(f"{message} Set model_path in [components.bertram] to a BERTRAM model folder.", stacklevel=2)
 
     @property
     def bertram_model(self) -> Optional[BertramModel]:
@@ -327,37 +280,13 @@ class Bertram(Pipe):
     def vector_table(self) -> Optional[VectorTable]:
         """The table of `vectors_path` (read and checked on first use); None without one or a model."""
         if self._table is None and self.cfg["vectors_path"] is not None and self.bertram_model is not None:
-            self._table = VectorTable(self.cfg["vectors_path"], self.table_identity())
+            self._table = VectorTable(self.cfg["vectors_path"], component_table_identity(self))
         return self._table
-
-    def table_identity(self) -> TableIdentity:
-        """What a vector table for this component is made with: its model, store and max_contexts."""
-        model = self.bertram_model
-        if model is None:
-            raise ValueError(
-                f"bertram: '{self.name}' has no model to make or check a vector table with; set model_path."
-            )
-        store = self.contexts.open()
-        return TableIdentity(
-            model=self.cfg["model_path"] or "the pipeline's bundled model",
-            model_sha256=model_fingerprint(model),
-            store=None if store is None else str(store.path),
-            store_sha256=store_fingerprint(store),
-            max_contexts=self.cfg["max_contexts"],
-            dim=model.embedding_dim,
-        )
-
-    def is_rare(self, text: str, token: Optional[Token] = None) -> bool:
-        """Whether the word (the `token` of that text, when there is one) is flagged rare."""
-        # A NUL byte cannot be a store key (SQLite cuts strings there).
-        if "\x00" in text:
-            return False
-        return self.rare_filter(text if token is None else token) and self.frequency.is_rare(text)
 
     def clear_cache(self) -> None:
         """Forget cached vectors and rarity decisions (they are rebuilt on demand)."""
         self.vectors.clear()
-        self._rare_words: Dict[str, bool] = {}
+        self.rare_tokens.known.clear()
 
     def _use_model(self, model: Union[None, str, Path, BertramModel]) -> None:
         self._model = model
@@ -411,12 +340,13 @@ class Bertram(Pipe):
         _write_files(files, Path(self._bytes_dir.name))
         return self.from_disk(self._bytes_dir.name, exclude=exclude)
 
-    def _rare_indices(self, doc: Doc) -> List[int]:
-        known = self._rare_words  # decided once per word form
-        for token in doc:
-            if token.text not in known:
-                known[token.text] = bool(self.is_rare(token.text, token))
-        return [token.i for token in doc if known[token.text]]
+
+def component_table_identity(component: Bertram) -> TableIdentity:
+    """What a vector table for the component is made with: its model, store and max_contexts."""
+    if component.bertram_model is None:
+        raise ValueError(f"bertram: '{component.name}' has no model to make or check a vector table with.")
+    name = component.cfg["model_path"] or "the pipeline's bundled model"
+    return table_identity(component.bertram_model, name, component.contexts.open(), component.cfg["max_contexts"])
 
 
 def _read_bundles(path: Path) -> Dict[str, bool]:

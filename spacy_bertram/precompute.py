@@ -13,7 +13,7 @@ from spacy import util
 from tqdm import tqdm
 
 from .model import infer_vectors
-from .pipeline_component import Bertram
+from .pipeline_component import Bertram, component_table_identity
 from .vector_table import TableWriter
 
 # Words per chunk of the table: what a re-run may redo after an interruption.
@@ -62,10 +62,10 @@ def precompute_vectors(
     store = component.contexts.open()
     if model is None or store is None:
         raise ValueError("bertram: a vector table needs both a model and a context store (model_path, store_path).")
-    writer = TableWriter(out, component.table_identity())
+    writer = TableWriter(out, component_table_identity(component))
     done = writer.done_words()
-    keys = component.word_keys(word for word, _ in store.counts() if component.is_rare(word))
-    words = component.vector_words(sorted(set(keys.values())))
+    keys = model.word_keys(word for word, _ in store.counts() if component.rare_tokens.is_rare(word))
+    words = model.vector_words(sorted(set(keys.values())))
     todo: List[str] = [word for word in words if word not in done]
     settings = {"max_contexts": component.cfg["max_contexts"], "batch_size": component.cfg["batch_size"]}
     with tqdm(total=len(words), initial=len(words) - len(todo), unit="word", disable=not show_progress,

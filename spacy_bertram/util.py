@@ -1,7 +1,8 @@
 """Small helpers shared across the package: devices, eval mode and the default offline encoder."""
+import json
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Any, Iterator, Union
 
 import torch
 
@@ -68,3 +69,13 @@ def eval_mode(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
         yield module
     finally:
         module.train(was_training)
+
+
+def read_json(path: Path, fix: str) -> Any:
+    """The JSON document at `path`; a missing file or bad JSON is one error naming the file and `fix`."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; {fix}.")
+    try:
+        return json.loads(path.read_text(encoding="utf8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); {fix}.") from None

@@ -17,7 +17,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 import numpy
 from safetensors import SafetensorError
@@ -25,6 +25,7 @@ from safetensors.numpy import load_file, save_file
 
 from .contexts.store import ContextStore
 from .model import BertramModel
+from .util import read_json
 
 TABLE_FILE = "table.json"
 TABLE_FORMAT = "spacy-bertram vector table"
@@ -33,6 +34,20 @@ _CHUNK = re.compile(r"vectors-(\d{5})\.safetensors")
 # The store's statistics that change whenever text is added (not its path or file size).
 _STORE_KEYS = ("schema_version", "max_contexts_per_word", "seed", "words", "occurrences", "tokens",
                "sentences_added", "contexts", "sources")
+
+
+def table_identity(
+    model: BertramModel, model_name: str, store: Optional[ContextStore], max_contexts: int
+) -> "TableIdentity":
+    """What a table of vectors by `model` from `store`'s samples of `max_contexts` is made with."""
+    return TableIdentity(
+        model=model_name,
+        model_sha256=model_fingerprint(model),
+        store=None if store is None else str(store.path),
+        store_sha256=store_fingerprint(store),
+        max_contexts=max_contexts,
+        dim=model.embedding_dim,
+    )
 
 
 def model_fingerprint(model: BertramModel) -> str:
@@ -71,15 +86,8 @@ class TableIdentity:
     @classmethod
     def read(cls, folder: Path) -> "TableIdentity":
         path = folder / TABLE_FILE
-        if not path.is_file():
-            raise ValueError(
-                f"bertram: {folder} is not a vector table (no {TABLE_FILE}). Make one with "
-                f"`python -m spacy_bertram precompute --store STORE --model MODEL --out {folder}`."
-            )
-        try:
-            data = json.loads(path.read_text(encoding="utf8"))
-        except (ValueError, UnicodeDecodeError):
-            data = None
+        fix = f"make the table with `python -m spacy_bertram precompute --store STORE --model MODEL --out {folder}`"
+        data = read_json(path, fix)
         fields = {"model": str, "model_sha256": str, "store": (str, type(None)),
                   "store_sha256": (str, type(None)), "max_contexts": int, "dim": int}
         if (
@@ -139,6 +147,22 @@ class VectorTable:
         self.vectors = numpy.concatenate(blocks) if blocks else numpy.zeros((0, self.identity.dim), numpy.float32)
         self.vectors.flags.writeable = False
         self.rows = {word: row for row, word in enumerate(words)}
+
+    def settle(
+        self, words: Sequence[str], contexts: Callable[[Sequence[str]], Dict[str, List[str]]], in_domain: bool,
+        store_contexts: Callable[[Sequence[str]], Dict[str, List[str]]],
+    ) -> Tuple[Dict[str, List[str]], Dict[str, numpy.ndarray]]:
+        """(contexts of the words the table does not settle, the table's vectors).
+
+        A table vector holds for the store's own sample: with in-domain text, a word whose
+        sample takes in text of the batch is left to the cache and the model.
+        """
+        found = {w: self.get(w) for w in words if w in self}
+        found_contexts = contexts([w for w in words if in_domain or w not in found])
+        if found and in_domain:
+            alone = store_contexts(list(found))
+            found = {w: v for w, v in found.items() if found_contexts[w] == alone[w]}
+        return found_contexts, found
 
     def get(self, word: str) -> Optional[numpy.ndarray]:
         """The word's precomputed vector, else None."""

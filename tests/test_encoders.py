@@ -50,7 +50,7 @@ def test_a_cased_encoder_keeps_the_case_of_words(tiny_cased_bert_path, tmp_path)
     # "Paris" is one row of the cased vocabulary: the transformer reads that row, no vector.
     assert sorted(doc_vectors(doc)) == [2, 4]
     component = nlp.get_pipe("bertram")
-    assert component.word_keys(["Paris", "paris"]) == {"Paris": "Paris", "paris": "paris"}
+    assert component.bertram_model.word_keys(["Paris", "paris"]) == {"Paris": "Paris", "paris": "paris"}
     model = component.bertram_model
     expected = infer_vectors(model, {"paris": [doc.text], "PARIS": [doc.text]})  # in-domain
     numpy.testing.assert_allclose(doc[2]._.bertram_vector, expected["paris"], rtol=1e-5, atol=1e-6)
@@ -61,7 +61,7 @@ def test_a_cased_encoder_keeps_the_case_of_words(tiny_cased_bert_path, tmp_path)
 def test_an_uncased_encoder_gives_every_case_one_vector(tiny_bert_path, tmp_path):
     nlp = make_nlp(saved_model(tiny_bert_path, tmp_path / "uncased"))
     doc = nlp("Paris and paris .")
-    assert nlp.get_pipe("bertram").word_keys(["Paris"]) == {"Paris": "paris"}
+    assert nlp.get_pipe("bertram").bertram_model.word_keys(["Paris"]) == {"Paris": "paris"}
     numpy.testing.assert_array_equal(doc[0]._.bertram_vector, doc[2]._.bertram_vector)
 
 

@@ -136,7 +136,7 @@ def test_cli_writes_json_and_plot(tmp_path, models):
     words = tmp_path / "words.json"
     words.write_text(json.dumps({"train": TRAINING, "validation": [], "held_out": HELD_OUT}))
     args = ["evaluate", "nonce", str(tmp_path / "store.sqlite"), "--words", str(words), *folders,
-            "--contexts", "1,2,4", "--max-words", "2", "-o", str(tmp_path / "nonce.json"),
+            "--contexts", "1,2,4", "--max-words", "2", "--ridge-contexts", "4", "-o", str(tmp_path / "nonce.json"),
             "--plot", str(tmp_path / "nonce.png")]
     out = CliRunner().invoke(app, args)
     assert out.exit_code == 0, out.output

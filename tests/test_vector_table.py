@@ -10,6 +10,7 @@ from spacy_bertram import pipeline_component, precompute
 from spacy_bertram.cli import load_commands
 from spacy_bertram.contexts.store import ContextStore
 from spacy_bertram.model import BertramModel, infer_vectors
+from spacy_bertram.pipeline_component import component_table_identity
 from spacy_bertram.precompute import bertram_component, precompute_vectors
 from spacy_bertram.vector_table import VectorTable
 
@@ -39,7 +40,7 @@ def expected_vectors(model_dir, store_path, words):
 
 
 def table_of(model_dir, store_path, out) -> VectorTable:
-    return VectorTable(out, bertram_component(model_dir, store_path, frequency=CHOSEN).table_identity())
+    return VectorTable(out, component_table_identity(bertram_component(model_dir, store_path, frequency=CHOSEN)))
 
 
 def test_round_trip_holds_the_component_vectors_of_the_rare_store_words(bertram_dir, store_path, tmp_path):

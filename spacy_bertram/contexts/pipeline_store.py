@@ -78,6 +78,14 @@ class PipelineStore:
                 found[word] = _smallest_keys(key, found[word] + seen, seed, min(limit, cap))
         return found
 
+    def batch_contexts(
+        self, words: Sequence[str], limit: int, docs: Sequence[Doc], rare: Optional[Sequence[Sequence[int]]]
+    ) -> Dict[str, List[str]]:
+        """The contexts a batch gives `words`: the store's, plus the text around the
+        batch's rare tokens (`rare`: per doc, token indices; None: no in-domain text)."""
+        in_domain = [] if rare is None else [c for doc, i in zip(docs, rare) for c in doc_contexts(doc, i)]
+        return self.contexts(words, limit, in_domain)
+
     def copy_to(self, target: Union[str, Path]) -> None:
         """Copy the store consistently (even while open) into a self-contained file."""
         store = self.open()

@@ -13,7 +13,6 @@ The floor a context part must beat is a ridge map from the mean encoder state at
 mask to the input embedding, fitted on the run's training words.
 """
 import dataclasses
-import json
 import random
 import string
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from ..model import BertramModel, encode_context_vectors, group_contexts, word_p
 from ..model.masking import word_pattern
 from ..training.misspellings import whole_vocabulary_words
 from ..training.words import WordContexts
-from ..util import eval_mode
+from ..util import eval_mode, read_json
 from .crw import MEAN_OF_WORDPIECES, form_only_vectors, labelled_models, wordpiece_mean_vectors
 from .report import _save, plt
 from .tables import markdown_table
@@ -277,12 +276,7 @@ def read_run_words(path: Union[str, Path]) -> Dict[str, List[str]]:
     """The training and held-out words of a BERTRAM run (`words.json` in its folder)."""
     path = Path(path)
     fix = "pass the words.json that `python -m spacy_bertram train` writes in its output folder"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; {fix}.")
-    try:
-        data = json.loads(path.read_text(encoding="utf8"))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is not JSON ({err}); {fix}.") from None
+    data = read_json(path, fix)
     if not isinstance(data, dict) or not all(
         isinstance(data.get(k), list) and all(isinstance(w, str) for w in data[k]) for k in ("train", "held_out")
     ):
@@ -294,14 +288,16 @@ def nonce_words(
     store, run_words: Mapping[str, Sequence[str]], tokenizer, *, max_words: int, ridge_words: int,
     ridge_contexts: int = 16, counts: Sequence[int] = NONCE_CONTEXTS, seed: int = 0,
 ) -> Tuple[WordContexts, WordContexts]:
-    """(held-out words, training words for the ridge map), with contexts from `store`:
-    seeded samples of `max_words` held-out words that qualify (`eligible`) and of
-    `ridge_words` training words that are whole-word rows."""
+    """(held-out words, words for the ridge map), with contexts from `store`: seeded
+    samples of `max_words` held-out words that qualify (`eligible`) and of `ridge_words`
+    frequent store words that are whole-word rows and not held out (BERTRAM trains on
+    split words, so the ridge map's whole words come from the store's counts)."""
     rows, n = whole_word_rows(tokenizer), max(counts)
     held_out = store.contexts_many([w for w in run_words["held_out"] if w in rows], limit=2 * n)
     words = eligible(held_out, rows, n)
     words = sorted(random.Random(seed).sample(words, min(max_words, len(words))))
-    train = sorted(w for w in set(run_words["train"]) - set(run_words["held_out"]) if w in rows)
+    excluded = set(run_words["held_out"])
+    train = sorted(w for w, _ in store.counts(min_count=ridge_contexts) if w in rows and w not in excluded)
     train = sorted(random.Random(seed + 1).sample(train, min(ridge_words, len(train))))
     return {w: held_out[w] for w in words}, store.contexts_many(train, limit=ridge_contexts)
 

@@ -57,7 +57,15 @@ def _skip_injection_settings(_, value, name: str, model: Model) -> bytes:
 
 
 class BertramTransformerModel(TransformerModel):
-    """spacy-transformers' TransformerModel, with rare-word vectors put into its input."""
+    """spacy-transformers' TransformerModel, with rare-word vectors put into its input
+    (registered as "bertram.TransformerModel.v1").
+
+    name (str): a local Hugging Face model folder, or "default" for the offline MiniLM.
+    mode (str): "replace" puts each rare word's vector in place of its wordpieces;
+        "slash" keeps the wordpieces and appends the separator and the vector.
+    freeze_embeddings (bool): keep the input word embeddings fixed in training, so
+        they stay in the space the BERTRAM vectors were trained for.
+    """
 
     def __init__(
         self,
@@ -269,35 +277,9 @@ def _collect_vectors(
     return numpy.asarray(rare, dtype="int64"), matrix
 
 
-@registry.architectures("bertram.TransformerModel.v1")
-def bertram_transformer_model_v1(
-    name: str,
-    get_spans: Callable,
-    tokenizer_config: dict = {},
-    transformer_config: dict = {},
-    mixed_precision: bool = False,
-    grad_scaler_config: dict = {},
-    mode: str = "replace",
-    freeze_embeddings: bool = True,
-) -> Model[List[Doc], FullTransformerBatch]:
-    """`spacy-transformers.TransformerModel.v3`, reading rare-word vectors from the docs.
-
-    name (str): a local Hugging Face model folder, or "default" for the offline MiniLM.
-    mode (str): "replace" puts each rare word's vector in place of its wordpieces;
-        "slash" keeps the wordpieces and appends "/" and the vector.
-    freeze_embeddings (bool): keep the input word embeddings fixed in training, so
-        they stay in the space the BERTRAM vectors were trained for.
-    """
-    return BertramTransformerModel(
-        name,
-        get_spans,
-        tokenizer_config,
-        transformer_config,
-        mixed_precision,
-        grad_scaler_config,
-        mode,
-        freeze_embeddings,
-    )
+# The class is the architecture: `spacy-transformers.TransformerModel.v3`'s arguments
+# plus `mode` and `freeze_embeddings` (see the class).
+bertram_transformer_model_v1 = registry.architectures("bertram.TransformerModel.v1")(BertramTransformerModel)
 
 
 @registry.architectures(TOK2VEC_ARCHITECTURE)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
+from ..util import read_json
+
 # How a model combines a word's form and contexts into its vector.
 COMBINATION_MODES = ("form", "context", "shallow", "replace", "add")
 CONFIG_NAME = "config.json"
@@ -148,15 +150,7 @@ class BertramConfig(BertramArchitecture):
     @classmethod
     def load(cls, directory: Union[str, Path]) -> "BertramConfig":
         path = Path(directory) / CONFIG_NAME
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"No BERTRAM config at {path}. Pass a folder written by "
-                f"BertramModel.save_pretrained."
-            )
-        try:
-            data = json.loads(path.read_text(encoding="utf8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"{path} is not valid JSON ({err}); re-save the model.") from err
+        data = read_json(path, "pass a folder written by BertramModel.save_pretrained, or save the model again")
         try:
             return cls.from_dict(data)
         except (TypeError, ValueError) as err:

@@ -36,7 +36,7 @@ from torch import nn
 
 from ..util import get_torch_device, resolve_encoder_path
 from .configuration_bertram import BertramConfig
-from .encoder import encoder_max_length, is_byte_level, load_encoder, word_pieces
+from .encoder import encoder_max_length, is_byte_level, load_encoder, lowercases, word_pieces
 from .masking import ContextTokenizer, EncodedContexts
 from .ngrams import NGRAMS_NAME, PAD_ID, NgramVocab
 
@@ -428,6 +428,17 @@ class BertramModel(nn.Module):
             states, contexts.context_word, len(batch), self.config.hidden_size, self.device
         )
         return self.assemble(form, grouped, mask, base)
+
+    def word_keys(self, texts: Iterable[str]) -> Dict[str, str]:
+        """Token text -> the word a vector is inferred for: the text as the encoder reads
+        it, lower-cased only for an uncased encoder (a cased one keeps "Paris" and "paris"
+        apart)."""
+        lower = lowercases(self.tokenizer)
+        return {text: text.lower() if lower else text for text in texts}
+
+    def vector_words(self, words: Sequence[str]) -> List[str]:
+        """The words that get a vector: not those the model leaves at their own row."""
+        return [w for w, own in zip(words, self.wordpiece_base(words).own_row) if not own]
 
     def wordpiece_base(self, words: Sequence[str]) -> WordpieceBase:
         """The words' `WordpieceBase`: tokenised once, read by every part of the model.
