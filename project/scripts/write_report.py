@@ -239,7 +239,8 @@ def nonce_section(nonce: Dict, plot: Optional[str]) -> List[str]:
         f"MRR: mean reciprocal rank of the word's own input embedding among the encoder's {result.rows} "
         "whole-word rows (no `##` pieces, no special tokens); cosine: mean cosine to it. The ridge row maps "
         "the mean encoder state at the mask to the input embedding, fitted on "
-        f"{result.ridge_words} training words (ridge {result.ridge:g}, chosen by cross-validation on them).",
+        f"{result.ridge_words} frequent whole words of the store that are not held out (ridge {result.ridge:g}, "
+        "chosen by cross-validation on them).",
         "",
         nonce_table(result),
         "",
