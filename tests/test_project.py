@@ -247,7 +247,7 @@ def test_report_shows_the_nonce_table_and_plot(tmp_path):
     assert "| system | score | N=1 | N=16 |" in text
     assert "| BERTRAM-add | mrr | 0.250 | 0.250 |" in text and "| BERTRAM-add | cosine | 0.500 | 0.500 |" in text
     assert "| ridge (mean state at the mask) | mrr |" in text
-    assert "60 frequent words" in text and "22501" in text and "420 training words" in text
+    assert "60 frequent words" in text and "22501" in text and "420 frequent whole words" in text
     assert "![nonce test](nonce.png)" in text
 
 
