@@ -11,58 +11,60 @@ Misspellings come from codespell's list of real ones; `--misspelling-share 0` ma
 synonym-only set.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from spacy.tokens import DocBin
 
+from ..model.configuration_bertram import setting
 from . import app
+from .config_options import ConfigOptions
 
 rarify_app = typer.Typer(help="Split test candidates off a dataset and rarify them.", no_args_is_help=True)
 app.add_typer(rarify_app, name="rarify")
 
-SEED = typer.Option(0, "--seed", help="Seed for misspellings, splits and substitute choice")
-SHARE = typer.Option(
-    0.1,
-    "--misspelling-share",
-    help="Share of each sentence's words given a real misspelling instead of a synonym (0: synonyms only)",
-)
-ZIPF = typer.Option(
-    None, "--zipf-threshold", help="Rare below this wordfreq Zipf value (default 2.0: <100 per billion words)"
-)
-COUNTS = typer.Option(None, "--counts", help="Context store whose corpus counts decide rarity (instead of wordfreq)")
-MIN_COUNT = typer.Option(100, "--min-count", help="With --counts: rare below this many occurrences")
-WORDNET = typer.Option(None, "--wordnet", help="WordNet 3.0 dict folder (default: /usr/share/wordnet)")
-TAGGER = typer.Option(
-    None,
-    "--tagger",
-    help="spaCy pipeline with a PTB `tagger`: synonyms keep the POS a word has in its sentence "
-    "(without it, the word's most frequent WordNet POS)",
-)
+@dataclass(frozen=True)
+class SubstitutionSettings:
+    """What decides a word's rare substitutes; `rarify split` and `rarify apply` must get the same."""
 
-
-def build_substitutions(
-    seed: int,
-    misspelling_share: float,
-    zipf_threshold: Optional[float],
-    counts: Optional[Path],
-    min_count: int,
-    wordnet: Optional[Path],
-):
-    from ..frequency import CorpusFrequency, WordfreqFrequency
-    from ..rarify import SubstitutionDictionary, load_wordnet
-
-    if counts is not None:
-        frequency = CorpusFrequency(counts, min_count=min_count)
-    else:
-        frequency = WordfreqFrequency(zipf_threshold=zipf_threshold)
-    return SubstitutionDictionary(
-        frequency, load_wordnet(str(wordnet) if wordnet else None), misspelling_share, seed=seed
+    seed: int = setting(0, help="Seed for misspellings, splits and substitute choice.")
+    misspelling_share: float = setting(
+        0.1, help="Share of each sentence's words given a real misspelling instead of a synonym (0: synonyms only)."
+    )
+    zipf_threshold: Optional[float] = setting(
+        None, help="Rare below this wordfreq Zipf value (none: 2.0, fewer than 100 per billion words)."
+    )
+    counts: Optional[str] = setting(
+        None, help="Context store whose corpus counts decide rarity (instead of wordfreq)."
+    )
+    min_count: int = setting(100, help="With --counts: rare below this many occurrences.")
+    wordnet: Optional[str] = setting(None, help="WordNet 3.0 dict folder (none: /usr/share/wordnet).")
+    tagger: Optional[str] = setting(
+        None,
+        help="spaCy pipeline with a PTB `tagger`: synonyms keep the POS a word has in its sentence "
+        "(none: the word's most frequent WordNet POS).",
     )
 
 
-def read_docs(path: Path, nlp_vocab, tagger: Optional[Path] = None):
+SUBSTITUTION_OPTIONS = ConfigOptions(SubstitutionSettings())
+
+
+def build_substitutions(settings: SubstitutionSettings):
+    """The substitution dictionary the settings describe."""
+    from ..frequency import CorpusFrequency, WordfreqFrequency
+    from ..rarify import SubstitutionDictionary, load_wordnet
+
+    if settings.counts is not None:
+        frequency = CorpusFrequency(settings.counts, min_count=settings.min_count)
+    else:
+        frequency = WordfreqFrequency(zipf_threshold=settings.zipf_threshold)
+    wordnet = load_wordnet(settings.wordnet)
+    return SubstitutionDictionary(frequency, wordnet, settings.misspelling_share, seed=settings.seed)
+
+
+def read_docs(path: Path, nlp_vocab, tagger: Optional[str] = None):
     """The DocBin's docs, tagged in context by the pipeline at `tagger` when given."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; pass a `.spacy` file (DocBin).")
@@ -78,26 +80,22 @@ def read_docs(path: Path, nlp_vocab, tagger: Optional[Path] = None):
 
 
 @rarify_app.command("split")
+@SUBSTITUTION_OPTIONS
 def split_cli(
     data_path: Path = typer.Argument(..., help="Labelled docs (.spacy) to split"),
     output_dir: Path = typer.Argument(..., help="Folder for train.spacy and candidates.spacy"),
     min_train_share: float = typer.Option(1 / 3, "--min-train-share", help="Train keeps at least this share"),
-    seed: int = SEED,
-    misspelling_share: float = SHARE,
-    zipf_threshold: Optional[float] = ZIPF,
-    counts: Optional[Path] = COUNTS,
-    min_count: int = MIN_COUNT,
-    wordnet: Optional[Path] = WORDNET,
-    tagger: Optional[Path] = TAGGER,
+    **options: Any,
 ) -> None:
     """Split docs into baseline training data and test candidates (docs with a substitutable word)."""
     import spacy
 
     from ..rarify import split_candidates
 
-    docs = read_docs(data_path, spacy.blank("en").vocab, tagger)
-    substitutions = build_substitutions(seed, misspelling_share, zipf_threshold, counts, min_count, wordnet)
-    train, candidates = split_candidates(docs, substitutions, min_train_share, seed)
+    settings = SUBSTITUTION_OPTIONS.build(options)
+    docs = read_docs(data_path, spacy.blank("en").vocab, settings.tagger)
+    substitutions = build_substitutions(settings)
+    train, candidates = split_candidates(docs, substitutions, min_train_share, settings.seed)
     output_dir.mkdir(parents=True, exist_ok=True)
     # Training docs keep their text and labels only: the tags served the split, and a
     # classifier's augmenter refuses docs with token annotations.
@@ -110,6 +108,7 @@ def split_cli(
 
 
 @rarify_app.command("apply")
+@SUBSTITUTION_OPTIONS
 def apply_cli(
     baseline: Path = typer.Argument(..., help="Trained baseline pipeline with a textcat"),
     candidates_path: Path = typer.Argument(..., help="Test candidates (.spacy) from `rarify split`"),
@@ -122,21 +121,17 @@ def apply_cli(
     ),
     max_masks: int = typer.Option(5, "--max-masks", help="Mask at most this many words per doc"),
     batch_size: int = typer.Option(64, "--batch-size"),
-    seed: int = SEED,
-    misspelling_share: float = SHARE,
-    zipf_threshold: Optional[float] = ZIPF,
-    counts: Optional[Path] = COUNTS,
-    min_count: int = MIN_COUNT,
-    wordnet: Optional[Path] = WORDNET,
-    tagger: Optional[Path] = TAGGER,
+    **options: Any,
 ) -> None:
     """Mask the words the baseline relies on, then put rare synonyms/misspellings in their place."""
     from ..rarify import rarify, write_replacements
     from .evaluate import load_pipeline
 
     nlp = load_pipeline(baseline)
-    candidates = read_docs(candidates_path, nlp.vocab, tagger)
-    substitutions = build_substitutions(seed, misspelling_share, zipf_threshold, counts, min_count, wordnet)
+    settings = SUBSTITUTION_OPTIONS.build(options)
+    candidates = read_docs(candidates_path, nlp.vocab, settings.tagger)
+    substitutions = build_substitutions(settings)
+    seed = settings.seed
     docs, replacements, stats = rarify(nlp, candidates, substitutions, mask_string, max_masks, seed, batch_size)
     replacements_path = replacements_path or output_path.with_suffix(".jsonl")
     output_path.parent.mkdir(parents=True, exist_ok=True)
