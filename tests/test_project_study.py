@@ -43,10 +43,11 @@ def test_trec_becomes_six_exclusive_classes_with_dev_from_train_and_the_500_as_t
     assert textcat["factory"] == "textcat" and textcat["model"]["exclusive_classes"] is True
 
 
-def test_study_preset_runs_three_seeds_and_the_demo_one():
-    seeds = {p: Config().from_disk(ROOT / "configs" / "presets" / f"{p}.cfg")["study"]["seeds"]
-             for p in ("study", "demo")}
+def test_study_preset_is_the_demo_with_three_seeds():
+    presets = {p: Config().from_disk(ROOT / "configs" / "presets" / f"{p}.cfg") for p in ("study", "demo")}
+    seeds = {p: presets[p]["study"].pop("seeds") for p in presets}
     assert len(seeds["study"].split(",")) >= 3 and seeds["demo"] == "0"
+    assert presets["study"] == presets["demo"]  # every other setting: the demo's figures, per seed
 
 
 def test_seed_and_task_give_their_own_runs_while_bertram_and_tagger_are_shared():
