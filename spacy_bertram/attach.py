@@ -24,8 +24,10 @@ from spacy_transformers.layers import TransformerModel
 from spacy_transformers.layers.transformer_model import set_pytorch_transformer
 from thinc.api import Model
 
+from .frequency import encoder_special_tokens
 from .layers.transformer_model import TOK2VEC_ARCHITECTURE, BertramTransformerModel
 from .layers.wordpiece_edit import check_mode
+from .model.modeling_bertram import saved_encoder_path
 from .util import resolve_encoder_path
 
 BERTRAM_ARCHITECTURE = "bertram.TransformerModel.v1"
@@ -112,7 +114,10 @@ def attach_bertram(
         pipe_names = config["nlp"]["pipeline"]
         first = min(pipe_names.index(n) for n in holders)
         pipe_names.insert(first, name)
-        components[name] = {"factory": "bertram"}
+        # The encoder's special tokens are never rare, as in pipelines built with the component.
+        rare_filter = {"@misc": "bertram.RareWordFilter.v2",
+                       "special_tokens": encoder_special_tokens(saved_encoder_path(model))}
+        components[name] = {"factory": "bertram", "rare_filter": rare_filter}
         bertram_names = [name]
     for bertram_name in bertram_names:
         components[bertram_name].update(settings)

@@ -103,6 +103,9 @@ def test_a_stock_pipeline_gets_bertram_and_keeps_its_predictions(stock, folder, 
     nlp = attach_bertram(stock / folder, stock / "bertram", store=stock / "store.sqlite", mode=mode)
     assert nlp.pipe_names[0] == "bertram" and nlp.pipe_names[1:] == original.pipe_names
     assert "bertram" in nlp.config["training"]["annotating_components"]
+    # The encoder's special tokens are never rare, as with the component's own configs.
+    special = nlp.config["components"]["bertram"]["rare_filter"]["special_tokens"]
+    assert {"[CLS]", "[MASK]"} <= set(special) <= nlp.get_pipe("bertram").rare_tokens.rare_filter.special_tokens
     # Without rare words: the same input, the same weights, the same predictions.
     plain_features, plain_doc = _features(nlp, PLAIN, component)
     original_features, original_doc = _features(original, PLAIN, component)

@@ -297,11 +297,7 @@ class BertramModel(nn.Module):
             raise FileNotFoundError(f"No BERTRAM model folder at {directory}.")
         config = BertramConfig.load(directory)
         ngram_vocab = NgramVocab.load(directory / NGRAMS_NAME)
-        if encoder_path is None:
-            encoder_path = directory / ENCODER_DIR
-            if not encoder_path.is_dir():
-                encoder_path = resolve_encoder_path(config.encoder_path)
-        encoder, tokenizer = load_encoder(encoder_path)
+        encoder, tokenizer = load_encoder(encoder_path or saved_encoder_path(directory))
         model = cls(config, ngram_vocab, encoder, tokenizer)
         weights_path = directory / WEIGHTS_NAME
         if not weights_path.is_file():
@@ -546,6 +542,12 @@ class BertramModel(nn.Module):
         elif mode == "context":
             return context
         return torch.where(has_context.unsqueeze(-1), context, form)
+
+
+def saved_encoder_path(directory: Union[str, Path]) -> Union[str, Path]:
+    """The encoder a saved model loads: its bundled copy, else the one its config names."""
+    bundled = Path(directory) / ENCODER_DIR
+    return bundled if bundled.is_dir() else resolve_encoder_path(BertramConfig.load(directory).encoder_path)
 
 
 def group_contexts(
