@@ -97,9 +97,10 @@ def test_study_report_gives_deltas_per_seed_and_mean_sd(tmp_path):
     module = script("write_study_report")
 
     def report(plain, slash):
-        def groups(accuracy):
-            return {k: {"n": 10, "accuracy": accuracy} for k in ("all", "misspelling", "synonym")}
-        return {"systems": {"plain": {"groups": groups(plain)}, "slash": {"groups": groups(slash)}}}
+        def system(accuracy):
+            groups = {k: {"n": 10, "accuracy": accuracy} for k in ("all", "misspelling", "synonym")}
+            return {"groups": groups, "correct": [i < 10 * accuracy for i in range(10)]}
+        return {"systems": {"plain": system(plain), "slash": system(slash)}}
 
     runs = []
     for seed, (plain, slash) in enumerate([(0.5, 0.6), (0.5, 0.7), (0.6, 0.6)]):
@@ -115,3 +116,8 @@ def test_study_report_gives_deltas_per_seed_and_mean_sd(tmp_path):
     assert "| `slash` | All | +10.0 | +20.0 | +0.0 | +10.0 ± 10.0 |" in text
     assert "| `slash` | WN | +10.0 | +20.0 | +0.0 | +10.0 ± 10.0 |" in text
     assert "### clean test set" in text and "## trec" in text
+    # pooled: plain 16/30, slash 19/30; slash alone right on 3 instances, plain alone on none
+    # (exact McNemar: 2 * 0.5**3 = 0.25; Holm over one comparison leaves it)
+    assert "Seeds pooled (All, n = 30):" in text
+    assert "| `plain` | 53.3 |" in text
+    assert "| `slash` | 63.3 | +10.0 |" in text and "| 0.250 (3/0) |" in text

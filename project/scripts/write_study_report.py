@@ -4,7 +4,10 @@ task, test set and classifier seed, and its mean ± sd over the seeds.
 Reads the list of runs written by `run_study.py`; each run's scores folder holds the
 downstream reports of the paper-mix rarified set (`downstream/`), the synonym-only set
 (`downstream-synonyms/`) and the clean test set (`downstream-clean/`). Each run's full
-report (tables, significance) is in `reports/PRESET/TASK/seedN/`.
+report (tables, significance) is in `reports/PRESET/TASK/seedN/`. A claim needs more
+than one seed, so each table is followed by the seeds pooled: every instance of every
+seed's set, with two-sided tests (paired bootstrap, exact McNemar), Holm-adjusted over
+the systems of the table.
 """
 import json
 import statistics
@@ -14,6 +17,7 @@ from typing import Dict, List
 import typer
 
 from spacy_bertram.evaluation import markdown_table
+from spacy_bertram.evaluation.significance import holm, mcnemar_exact, paired_bootstrap
 
 TEST_SETS = {
     "downstream": ("rarified, paper mix", {"all": "All", "misspelling": "Msp", "synonym": "WN"}),
@@ -56,6 +60,33 @@ def delta_table(title: str, kinds: Dict[str, str], reports: Dict[int, Dict]) -> 
     ]
 
 
+def pooled_table(reports: Dict[int, Dict]) -> List[str]:
+    """Every seed's instances together: accuracies, Δ and Holm-adjusted two-sided p-values."""
+    seeds = sorted(reports)
+    systems = list(reports[seeds[0]]["systems"])
+    baseline = systems[0]
+
+    def correct(system: str) -> List[bool]:
+        return [c for seed in seeds for c in reports[seed]["systems"][system]["correct"]]
+
+    base = correct(baseline)
+    tests = {s: (paired_bootstrap(correct(s), base), mcnemar_exact(correct(s), base)) for s in systems[1:]}
+    boot_holm = holm([b.p_value for b, _ in tests.values()])
+    mcnemar_holm = holm([m.p_value for _, m in tests.values()])
+    rows = [[f"`{baseline}`", f"{100 * sum(base) / len(base):.1f}", "", "", ""]]
+    for (system, (boot, mcnemar)), p_boot, p_mcnemar in zip(tests.items(), boot_holm, mcnemar_holm):
+        ours = correct(system)
+        rows.append([f"`{system}`", f"{100 * sum(ours) / len(ours):.1f}", f"{100 * boot.delta:+.1f}",
+                     f"{p_boot:.3f}", f"{p_mcnemar:.3f} ({mcnemar.only_a}/{mcnemar.only_b})"])
+    header = ["system", "accuracy", "Δ", "bootstrap p (Holm)", "McNemar p (Holm; only it / only baseline)"]
+    return [
+        f"Seeds pooled (All, n = {len(base)}):",
+        "",
+        markdown_table(header, rows, align="lrrrr"),
+        "",
+    ]
+
+
 def main(
     runs_path: Path = typer.Argument(..., help="JSON list of runs from run_study.py", exists=True),
     output: Path = typer.Argument(..., help="The Markdown report"),
@@ -82,7 +113,7 @@ def main(
     for task, sets in by_task.items():
         lines += [f"## {task}", ""]
         for name, (title, kinds) in TEST_SETS.items():
-            lines += delta_table(title, kinds, sets[name])
+            lines += delta_table(title, kinds, sets[name]) + pooled_table(sets[name])
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text("\n".join(lines), encoding="utf8")
     typer.echo(f"{output}: {len(by_task)} tasks")
