@@ -121,3 +121,4 @@ def test_study_report_gives_deltas_per_seed_and_mean_sd(tmp_path):
     assert "Seeds pooled (All, n = 30):" in text
     assert "| `plain` | 53.3 |" in text
     assert "| `slash` | 63.3 | +10.0 |" in text and "| 0.250 (3/0) |" in text
+    assert module.p_text(0.0) == "< 0.001" and module.p_text(0.0104) == "0.010"

@@ -60,6 +60,11 @@ def delta_table(title: str, kinds: Dict[str, str], reports: Dict[int, Dict]) -> 
     ]
 
 
+def p_text(p: float) -> str:
+    """A p-value to three decimals; below 0.001 as `< 0.001` (not a 0 the test cannot give)."""
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def pooled_table(reports: Dict[int, Dict]) -> List[str]:
     """Every seed's instances together: accuracies, Δ and Holm-adjusted two-sided p-values."""
     seeds = sorted(reports)
@@ -77,7 +82,7 @@ def pooled_table(reports: Dict[int, Dict]) -> List[str]:
     for (system, (boot, mcnemar)), p_boot, p_mcnemar in zip(tests.items(), boot_holm, mcnemar_holm):
         ours = correct(system)
         rows.append([f"`{system}`", f"{100 * sum(ours) / len(ours):.1f}", f"{100 * boot.delta:+.1f}",
-                     f"{p_boot:.3f}", f"{p_mcnemar:.3f} ({mcnemar.only_a}/{mcnemar.only_b})"])
+                     p_text(p_boot), f"{p_text(p_mcnemar)} ({mcnemar.only_a}/{mcnemar.only_b})"])
     header = ["system", "accuracy", "Δ", "bootstrap p (Holm)", "McNemar p (Holm; only it / only baseline)"]
     return [
         f"Seeds pooled (All, n = {len(base)}):",
