@@ -221,16 +221,22 @@ def test_report_and_plots_written(tmp_path):
     assert saved["significance"]["bertram vs baseline"]["mcnemar_p"] == pytest.approx(1.0)
 
 
-def test_cli_downstream(tmp_path):
-    from spacy_bertram.cli import app
-    from spacy_bertram.cli import evaluate  # noqa: F401
-    from spacy_bertram.rarify import write_replacements
-
+def _cue_pipeline_and_test_set(tmp_path):
+    """A saved cue-word classifier (tmp_path/cue) and the rarified docs (tmp_path/test.spacy)."""
     nlp = spacy.blank("en")
     nlp.add_pipe("test_cue_cats")
     nlp.to_disk(tmp_path / "cue")
     docs, replacements = _rarified(nlp)
     DocBin(docs=docs).to_disk(tmp_path / "test.spacy")
+    return replacements
+
+
+def test_cli_downstream(tmp_path):
+    from spacy_bertram.cli import app
+    from spacy_bertram.cli import evaluate  # noqa: F401
+    from spacy_bertram.rarify import write_replacements
+
+    replacements = _cue_pipeline_and_test_set(tmp_path)
     write_replacements(tmp_path / "test.jsonl", [r for rs in replacements.values() for r in rs])
     out = CliRunner().invoke(app, ["evaluate", "downstream", str(tmp_path / "test.spacy"), "-r", str(tmp_path / "test.jsonl"),
                                    f"a={tmp_path / 'cue'}", f"b={tmp_path / 'cue'}", "-o", str(tmp_path / "report"),
@@ -246,11 +252,7 @@ def test_cli_downstream_on_clean_text_scores_all_instances_only(tmp_path):
     from spacy_bertram.cli import app
     from spacy_bertram.cli import evaluate  # noqa: F401
 
-    nlp = spacy.blank("en")
-    nlp.add_pipe("test_cue_cats")
-    nlp.to_disk(tmp_path / "cue")
-    docs, _ = _rarified(nlp)
-    DocBin(docs=docs).to_disk(tmp_path / "test.spacy")
+    _cue_pipeline_and_test_set(tmp_path)
     out = CliRunner().invoke(app, ["evaluate", "downstream", str(tmp_path / "test.spacy"), f"a={tmp_path / 'cue'}",
                                    "-o", str(tmp_path / "clean")])
     assert out.exit_code == 0, out.output

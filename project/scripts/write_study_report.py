@@ -71,16 +71,14 @@ def pooled_table(reports: Dict[int, Dict]) -> List[str]:
     systems = list(reports[seeds[0]]["systems"])
     baseline = systems[0]
 
-    def correct(system: str) -> List[bool]:
-        return [c for seed in seeds for c in reports[seed]["systems"][system]["correct"]]
-
-    base = correct(baseline)
-    tests = {s: (paired_bootstrap(correct(s), base), mcnemar_exact(correct(s), base)) for s in systems[1:]}
+    pooled = {s: [c for seed in seeds for c in reports[seed]["systems"][s]["correct"]] for s in systems}
+    base = pooled[baseline]
+    tests = {s: (paired_bootstrap(pooled[s], base), mcnemar_exact(pooled[s], base)) for s in systems[1:]}
     boot_holm = holm([b.p_value for b, _ in tests.values()])
     mcnemar_holm = holm([m.p_value for _, m in tests.values()])
     rows = [[f"`{baseline}`", f"{100 * sum(base) / len(base):.1f}", "", "", ""]]
     for (system, (boot, mcnemar)), p_boot, p_mcnemar in zip(tests.items(), boot_holm, mcnemar_holm):
-        ours = correct(system)
+        ours = pooled[system]
         rows.append([f"`{system}`", f"{100 * sum(ours) / len(ours):.1f}", f"{100 * boot.delta:+.1f}",
                      p_text(p_boot), f"{p_text(p_mcnemar)} ({mcnemar.only_a}/{mcnemar.only_b})"])
     header = ["system", "accuracy", "Δ", "bootstrap p (Holm)", "McNemar p (Holm; only it / only baseline)"]
