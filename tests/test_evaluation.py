@@ -218,7 +218,27 @@ def test_report_and_plots_written(tmp_path):
     assert "| misspelling | 3 | 66.7 |" in markdown and "bertram vs baseline" in markdown
     saved = json.loads(paths["json"].read_text())
     assert saved["systems"]["baseline"]["groups"]["all"]["accuracy"] == pytest.approx(5 / 6)
-    assert saved["significance"]["bertram vs baseline"]["mcnemar_p"] == pytest.approx(1.0)
+    assert saved["significance"]["all"]["bertram vs baseline"]["mcnemar_p"] == pytest.approx(1.0)
+    assert saved["systems"]["baseline"]["members"]["misspelling"] == [1, 3, 5]
+
+
+def test_significance_per_group_uses_the_groups_instances_only():
+    from spacy_bertram.evaluation.downstream import DownstreamReport
+    from spacy_bertram.evaluation.report import significance
+
+    members = {"all": list(range(8)), "misspelling": [0, 1, 2], "synonym": [3, 4, 5, 6, 7]}
+    base = DownstreamReport(correct=[False, False, False, True, True, True, True, True], members=members)
+    ours = DownstreamReport(correct=[True, True, True, True, True, True, True, False], members=members)
+    tests = significance({"plain": base, "slash": ours})
+    assert set(tests) == {"all", "misspelling", "synonym"}
+    msp, wn = tests["misspelling"]["slash vs plain"], tests["synonym"]["slash vs plain"]
+    assert msp["accuracy_delta"] == pytest.approx(1.0) and (msp["mcnemar_only_first"], msp["mcnemar_only_second"]) == (3, 0)
+    assert msp["mcnemar_p"] == pytest.approx(0.25)  # 2 * 0.5**3
+    assert wn["accuracy_delta"] == pytest.approx(-0.2) and (wn["mcnemar_only_first"], wn["mcnemar_only_second"]) == (0, 1)
+    assert tests["all"]["slash vs plain"]["accuracy_delta"] == pytest.approx(0.25)
+    no_synonyms = {"all": list(range(8)), "misspelling": [0, 1, 2], "synonym": []}
+    base.members = ours.members = no_synonyms
+    assert set(significance({"plain": base, "slash": ours})) == {"all", "misspelling"}
 
 
 def _cue_pipeline_and_test_set(tmp_path):

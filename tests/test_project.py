@@ -291,10 +291,10 @@ def test_report_separates_the_attached_baseline_from_retrained_classifiers():
 
     report = {
         "systems": {"plain": system(0.5), "plain+slash": system(0.7), "slash": system(0.4)},
-        "significance": {
+        "significance": {"all": {
             "plain+slash vs plain": {"accuracy_delta": 0.2, "bootstrap_p": 0.01, "mcnemar_p": 0.02},
             "slash vs plain": {"accuracy_delta": -0.1, "bootstrap_p": 0.3, "mcnemar_p": 0.4},
-        },
+        }},
     }
     text = "\n".join(module.downstream_section(report, []))
     protocol, retrained = text.split("### Classifiers trained with BERTRAM vectors")
@@ -312,7 +312,7 @@ def test_report_has_one_table_when_every_system_is_of_one_kind():
     groups = {name: {"n": 4, "accuracy": 0.5, "macro_f1": 0.5} for name in ("all", "misspelling", "synonym")}
     test = {"accuracy_delta": 0.0, "bootstrap_p": 1.0, "mcnemar_p": 1.0}
     report = {"systems": {"plain": {"groups": groups}, "slash": {"groups": groups}},
-              "significance": {"slash vs plain": test}}
+              "significance": {"all": {"slash vs plain": test}}}
     text = "\n".join(module.downstream_section(report, []))
     assert "###" not in text and text.count("| `plain` transformer (baseline) |") == 1
     assert "| `slash` trained with BERTRAM slash |" in text
@@ -331,7 +331,7 @@ def test_report_has_the_papers_table_3_columns_with_their_sizes():
     groups = {name: {"n": n, "accuracy": 0.5, "macro_f1": 0.5} for name, n in sizes.items()}
     test = {"accuracy_delta": 0.0, "bootstrap_p": 1.0, "mcnemar_p": 1.0}
     report = {"systems": {"plain": {"groups": groups}, "slash": {"groups": groups}},
-              "significance": {"slash vs plain": test}}
+              "significance": {"all": {"slash vs plain": test}}}
     text = "\n".join(module.downstream_section(report, []))
     assert "| system | All (n=20) | Δ | bootstrap p (Holm) | McNemar p (Holm) | Msp (n=3) | WN (n=18) | macro-F1 |" in text
     clean = "\n".join(module.clean_section(report))
@@ -339,6 +339,24 @@ def test_report_has_the_papers_table_3_columns_with_their_sizes():
     groups["misspelling"]["n"] = 0  # a synonym-only set: no Msp accuracy to show
     assert "| `slash` trained with BERTRAM slash | 50.0 | +0.0 | 1.000 | 1.000 | – | 50.0 | 50.0 |" in "\n".join(
         module.downstream_section(report, []))
+
+
+def test_report_tests_the_msp_and_wn_groups_holm_adjusted_within_each():
+    module = _write_report_module()
+    groups = {name: {"n": 10, "accuracy": 0.5, "macro_f1": 0.5} for name in ("all", "misspelling", "synonym")}
+    report = {
+        "systems": {"plain": {"groups": groups}, "plain+slash": {"groups": groups}, "plain+replace": {"groups": groups}},
+        "significance": {
+            "all": {"plain+slash vs plain": {"accuracy_delta": 0.1, "bootstrap_p": 0.2, "mcnemar_p": 0.3},
+                    "plain+replace vs plain": {"accuracy_delta": 0.0, "bootstrap_p": 0.6, "mcnemar_p": 0.6}},
+            "synonym": {"plain+slash vs plain": {"accuracy_delta": 0.3, "bootstrap_p": 0.01, "mcnemar_p": 0.02},
+                        "plain+replace vs plain": {"accuracy_delta": -0.1, "bootstrap_p": 0.5, "mcnemar_p": 0.5}},
+        },
+    }
+    text = "\n".join(module.downstream_section(report, []))
+    # WN: Holm over the two WN comparisons (0.02 x 2 = 0.04; 0.5 stays); Msp has no tests
+    assert "| `plain+slash` baseline + BERTRAM slash | 50.0 | +10.0 | 0.400 | 0.600 | 50.0 | 50.0 (+30.0; p 0.040) |" in text
+    assert "| `plain+replace` baseline + BERTRAM replace | 50.0 | +0.0 | 0.600 | 0.600 | 50.0 | 50.0 (-10.0; p 0.500) |" in text
 
 
 def test_report_shows_clean_text_and_both_rarified_sets(tmp_path):

@@ -99,7 +99,8 @@ def test_study_report_gives_deltas_per_seed_and_mean_sd(tmp_path):
     def report(plain, slash):
         def system(accuracy):
             groups = {k: {"n": 10, "accuracy": accuracy} for k in ("all", "misspelling", "synonym")}
-            return {"groups": groups, "correct": [i < 10 * accuracy for i in range(10)]}
+            members = {"all": list(range(10)), "misspelling": [0, 1, 2, 3, 4], "synonym": [5, 6, 7, 8, 9]}
+            return {"groups": groups, "correct": [i < 10 * accuracy for i in range(10)], "members": members}
         return {"systems": {"plain": system(plain), "slash": system(slash)}}
 
     runs = []
@@ -121,4 +122,8 @@ def test_study_report_gives_deltas_per_seed_and_mean_sd(tmp_path):
     assert "Seeds pooled (All, n = 30):" in text
     assert "| `plain` | 53.3 |" in text
     assert "| `slash` | 63.3 | +10.0 |" in text and "| 0.250 (3/0) |" in text
+    # the WN group pools instances 5-9 of each seed: slash alone right on seed 0's
+    # instance 5 and seed 1's 5 and 6 (3/0 again), plain 1/15, slash 4/15
+    assert "Seeds pooled (WN, n = 15):" in text and "| `slash` | 26.7 | +20.0 |" in text
+    assert "Seeds pooled (Msp, n = 15):" in text and "| `plain` | 100.0 |" in text
     assert module.p_text(0.0) == "< 0.001" and module.p_text(0.0104) == "0.010"

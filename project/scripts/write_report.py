@@ -78,8 +78,9 @@ def downstream_section(
         f"{groups['all']['n']} test instances: correctly classified by the baseline, then {what}. "
         "Accuracy in % on all instances (All), those with a misspelling (Msp) and those with a "
         f"synonym (WN), as in the paper's Table 3, and macro-F1; Δ against `{first}` on All, with a "
-        "paired bootstrap and an exact McNemar test on the same instances (both two-sided; p-values "
-        "Holm-adjusted over the comparisons of each table).",
+        "paired bootstrap and an exact McNemar test on the same instances, and on Msp and WN, in "
+        "brackets, Δ and the McNemar p on that group's instances (all two-sided; p-values "
+        "Holm-adjusted over the comparisons of each table and group).",
         "",
     ]
     if len(attached) > 1 and trained:
@@ -130,31 +131,43 @@ def clean_section(report: Dict) -> List[str]:
 
 
 def _system_table(report: Dict, names: List[str], kinds=KINDS) -> List[str]:
-    """One row per system: accuracy on each of `kinds` (its n in the header), Δ on all
-    instances and p-values two-sided and Holm-adjusted over this table's comparisons."""
+    """One row per system: accuracy on all instances with Δ and both p-values, then on
+    each other group of `kinds` with its Δ and McNemar p (each group's n in the header).
+    Tests are two-sided, Holm-adjusted over this table's comparisons within a group."""
     systems, tests = report["systems"], report["significance"]
     first = next(iter(systems))
-    compared = [name for name in names if f"{name} vs {first}" in tests]
-    adjusted = {
-        key: dict(zip(compared, holm([tests[f"{name} vs {first}"][key] for name in compared])))
-        for key in ("bootstrap_p", "mcnemar_p")
-    }
+    adjusted = {}  # (group, test) -> {system: Holm-adjusted p}
+    for group in kinds:
+        compared = [name for name in names if f"{name} vs {first}" in tests.get(group, {})]
+        for key in ("bootstrap_p", "mcnemar_p"):
+            values = holm([tests[group][f"{name} vs {first}"][key] for name in compared])
+            adjusted[group, key] = dict(zip(compared, values))
+
+    def p_cell(group: str, key: str, name: str) -> str:
+        value = adjusted.get((group, key), {}).get(name)
+        return "" if value is None else f"{value:.3f}"
+
+    def delta(group: str, name: str) -> Optional[float]:
+        test = tests.get(group, {}).get(f"{name} vs {first}")
+        return None if test is None else 100 * test["accuracy_delta"]
+
     rows = []
     for name in names:
         g = systems[name]["groups"]
-        test = tests.get(f"{name} vs {first}")
-        delta = f"{100 * test['accuracy_delta']:+.1f}" if test else ""
-        boot = f"{adjusted['bootstrap_p'][name]:.3f}" if test else ""
-        mcnemar = f"{adjusted['mcnemar_p'][name]:.3f}" if test else ""
-        rows.append([
-            f"`{name}` {SYSTEMS.get(name, '')}", pct(g["all"]["accuracy"]), delta, boot, mcnemar,
-            *[pct(g[kind]["accuracy"] if g[kind]["n"] else None) for kind in kinds[1:]], pct(g["all"]["macro_f1"]),
-        ])
+        d = delta("all", name)
+        row = [f"`{name}` {SYSTEMS.get(name, '')}", pct(g["all"]["accuracy"]), "" if d is None else f"{d:+.1f}",
+               p_cell("all", "bootstrap_p", name), p_cell("all", "mcnemar_p", name)]
+        for kind in kinds[1:]:
+            cell = pct(g[kind]["accuracy"] if g[kind]["n"] else None)
+            d = delta(kind, name)
+            if d is not None:
+                cell += f" ({d:+.1f}; p {p_cell(kind, 'mcnemar_p', name)})"
+            row.append(cell)
+        rows.append(row + [pct(g["all"]["macro_f1"])])
     sizes = systems[first]["groups"]
     columns = [f"{COLUMNS[kind]} (n={sizes[kind]['n']})" for kind in kinds]
     header = ["system", columns[0], "Δ", "bootstrap p (Holm)", "McNemar p (Holm)", *columns[1:], "macro-F1"]
-    lines = [markdown_table(header, rows)]
-    return lines + [""]
+    return [markdown_table(header, rows), ""]
 
 
 def crw_section(crw: Dict) -> List[str]:

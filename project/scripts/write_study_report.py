@@ -6,8 +6,8 @@ downstream reports of the paper-mix rarified set (`downstream/`), the synonym-on
 (`downstream-synonyms/`) and the clean test set (`downstream-clean/`). Each run's full
 report (tables, significance) is in `reports/PRESET/TASK/seedN/`. A claim needs more
 than one seed, so each table is followed by the seeds pooled: every instance of every
-seed's set, with two-sided tests (paired bootstrap, exact McNemar), Holm-adjusted over
-the systems of the table.
+seed's set, per group (All, Msp, WN), with two-sided tests (paired bootstrap, exact
+McNemar), Holm-adjusted over the systems of the group's table.
 """
 import json
 import statistics
@@ -65,29 +65,36 @@ def p_text(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def pooled_table(reports: Dict[int, Dict]) -> List[str]:
-    """Every seed's instances together: accuracies, Δ and Holm-adjusted two-sided p-values."""
+def pooled_table(reports: Dict[int, Dict], kinds: Dict[str, str]) -> List[str]:
+    """Every seed's instances of each group together: accuracies, Δ and two-sided
+    p-values, Holm-adjusted over the systems of the group's table."""
     seeds = sorted(reports)
     systems = list(reports[seeds[0]]["systems"])
     baseline = systems[0]
-
-    pooled = {s: [c for seed in seeds for c in reports[seed]["systems"][s]["correct"]] for s in systems}
-    base = pooled[baseline]
-    tests = {s: (paired_bootstrap(pooled[s], base), mcnemar_exact(pooled[s], base)) for s in systems[1:]}
-    boot_holm = holm([b.p_value for b, _ in tests.values()])
-    mcnemar_holm = holm([m.p_value for _, m in tests.values()])
-    rows = [[f"`{baseline}`", f"{100 * sum(base) / len(base):.1f}", "", "", ""]]
-    for (system, (boot, mcnemar)), p_boot, p_mcnemar in zip(tests.items(), boot_holm, mcnemar_holm):
-        ours = pooled[system]
-        rows.append([f"`{system}`", f"{100 * sum(ours) / len(ours):.1f}", f"{100 * boot.delta:+.1f}",
-                     p_text(p_boot), f"{p_text(p_mcnemar)} ({mcnemar.only_a}/{mcnemar.only_b})"])
-    header = ["system", "accuracy", "Δ", "bootstrap p (Holm)", "McNemar p (Holm; only it / only baseline)"]
-    return [
-        f"Seeds pooled (All, n = {len(base)}):",
-        "",
-        markdown_table(header, rows, align="lrrrr"),
-        "",
-    ]
+    lines = []
+    for kind, name in kinds.items():
+        pooled = {
+            s: [
+                reports[seed]["systems"][s]["correct"][i]
+                for seed in seeds
+                for i in reports[seed]["systems"][baseline]["members"][kind]
+            ]
+            for s in systems
+        }
+        base = pooled[baseline]
+        if not base:
+            continue
+        tests = {s: (paired_bootstrap(pooled[s], base), mcnemar_exact(pooled[s], base)) for s in systems[1:]}
+        boot_holm = holm([b.p_value for b, _ in tests.values()])
+        mcnemar_holm = holm([m.p_value for _, m in tests.values()])
+        rows = [[f"`{baseline}`", f"{100 * sum(base) / len(base):.1f}", "", "", ""]]
+        for (system, (boot, mcnemar)), p_boot, p_mcnemar in zip(tests.items(), boot_holm, mcnemar_holm):
+            ours = pooled[system]
+            rows.append([f"`{system}`", f"{100 * sum(ours) / len(ours):.1f}", f"{100 * boot.delta:+.1f}",
+                         p_text(p_boot), f"{p_text(p_mcnemar)} ({mcnemar.only_a}/{mcnemar.only_b})"])
+        header = ["system", "accuracy", "Δ", "bootstrap p (Holm)", "McNemar p (Holm; only it / only baseline)"]
+        lines += [f"Seeds pooled ({name}, n = {len(base)}):", "", markdown_table(header, rows, align="lrrrr"), ""]
+    return lines
 
 
 def main(
@@ -116,7 +123,7 @@ def main(
     for task, sets in by_task.items():
         lines += [f"## {task}", ""]
         for name, (title, kinds) in TEST_SETS.items():
-            lines += delta_table(title, kinds, sets[name]) + pooled_table(sets[name])
+            lines += delta_table(title, kinds, sets[name]) + pooled_table(sets[name], kinds)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text("\n".join(lines), encoding="utf8")
     typer.echo(f"{output}: {len(by_task)} tasks")

@@ -15,6 +15,7 @@ from ..rarify.rarifier import Replacement
 
 DEFAULT_FREQUENCY_EDGES = (0, 1, 2, 4, 8, 16, 32, 64, 128)
 ALL, MISSPELLING, SYNONYM = "all", "misspelling", "synonym"
+KIND_GROUPS = (ALL, MISSPELLING, SYNONYM)
 
 
 @dataclass
@@ -26,13 +27,19 @@ class GroupScore:
 
 @dataclass
 class DownstreamReport:
-    """Scores per group, and per-instance correctness for significance tests."""
+    """Scores per group; per-instance correctness and the instances of each kind group
+    (all, misspelling, synonym), so that significance can be tested on each group."""
 
     groups: Dict[str, GroupScore] = field(default_factory=dict)
     correct: List[bool] = field(default_factory=list)
+    members: Dict[str, List[int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"groups": {k: asdict(v) for k, v in self.groups.items()}, "correct": self.correct}
+        return {
+            "groups": {k: asdict(v) for k, v in self.groups.items()},
+            "correct": self.correct,
+            "members": self.members,
+        }
 
 
 def accuracy(gold: Sequence[str], predicted: Sequence[str]) -> float:
@@ -123,6 +130,8 @@ def evaluate_downstream(
     predicted = [predicted_label(cats) if cats else "" for cats in predict(nlp, unlabelled, batch_size)]
     report = DownstreamReport(correct=[g == p for g, p in zip(gold, predicted)])
     for name, members in instance_groups(len(docs), replacements, edges).items():
+        if name in KIND_GROUPS:
+            report.members[name] = members
         g = [gold[i] for i in members]
         p = [predicted[i] for i in members]
         report.groups[name] = GroupScore(len(members), accuracy(g, p), macro_f1(g, p))

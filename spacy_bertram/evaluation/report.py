@@ -2,8 +2,9 @@
 
 The plots follow BERTRAM's Figures 3 and 4: accuracy on all, misspelled and synonym
 instances per system, and accuracy over the substituted words' frequency buckets.
-When there are two or more systems, each is tested against the first one (two-sided
-tests, Holm-adjusted over those comparisons).
+When there are two or more systems, each is tested against the first one on all
+instances and on each non-empty kind group (two-sided tests, Holm-adjusted over the
+comparisons of a group).
 """
 import json
 import math
@@ -15,11 +16,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .downstream import ALL, MISSPELLING, SYNONYM, DownstreamReport  # noqa: E402
+from .downstream import KIND_GROUPS, DownstreamReport  # noqa: E402
 from .significance import holm, mcnemar_exact, paired_bootstrap  # noqa: E402
 from .tables import markdown_table  # noqa: E402
-
-KIND_GROUPS = (ALL, MISSPELLING, SYNONYM)
 
 
 def _fmt(value: float) -> str:
@@ -39,22 +38,30 @@ def accuracy_table(reports: Mapping[str, DownstreamReport]) -> str:
     return markdown_table(header, rows)
 
 
-def significance(reports: Mapping[str, DownstreamReport], seed: int = 0) -> Dict[str, dict]:
-    """Each system against the first on all instances: two-sided paired bootstrap and
-    exact McNemar, each also Holm-adjusted over these comparisons (`*_p_holm`)."""
+def significance(reports: Mapping[str, DownstreamReport], seed: int = 0) -> Dict[str, Dict[str, dict]]:
+    """Each system against the first, per kind group with instances (all, misspelling,
+    synonym): two-sided paired bootstrap and exact McNemar on that group's instances,
+    each also Holm-adjusted over the group's comparisons (`*_p_holm`)."""
     systems = list(reports)
-    results = {}
-    for other in systems[1:]:
-        a, b = reports[other].correct, reports[systems[0]].correct
-        boot, mcn = paired_bootstrap(a, b, seed=seed), mcnemar_exact(a, b)
-        results[f"{other} vs {systems[0]}"] = {
-            "accuracy_delta": boot.delta,
-            "bootstrap_p": boot.p_value,
-            "mcnemar_only_first": mcn.only_a,
-            "mcnemar_only_second": mcn.only_b,
-            "mcnemar_p": mcn.p_value,
-        }
-    add_holm(results)
+    base = reports[systems[0]]
+    results: Dict[str, Dict[str, dict]] = {}
+    for group in KIND_GROUPS:
+        members = base.members.get(group, [])
+        if len(systems) < 2 or not members:
+            continue
+        results[group] = {}
+        for other in systems[1:]:
+            a = [reports[other].correct[i] for i in members]
+            b = [base.correct[i] for i in members]
+            boot, mcn = paired_bootstrap(a, b, seed=seed), mcnemar_exact(a, b)
+            results[group][f"{other} vs {systems[0]}"] = {
+                "accuracy_delta": boot.delta,
+                "bootstrap_p": boot.p_value,
+                "mcnemar_only_first": mcn.only_a,
+                "mcnemar_only_second": mcn.only_b,
+                "mcnemar_p": mcn.p_value,
+            }
+        add_holm(results[group])
     return results
 
 
@@ -66,12 +73,13 @@ def add_holm(results: Mapping[str, dict]) -> None:
 
 
 def significance_table(results: Mapping[str, dict]) -> str:
-    """One row per comparison: Δ accuracy (points) and both Holm-adjusted p-values."""
+    """One row per group and comparison: Δ accuracy (points) and both Holm-adjusted p-values."""
     rows = [
-        [name, f"{100 * r['accuracy_delta']:+.1f}", f"{r['bootstrap_p_holm']:.4f}", f"{r['mcnemar_p_holm']:.4f}"]
-        for name, r in results.items()
+        [group, name, f"{100 * r['accuracy_delta']:+.1f}", f"{r['bootstrap_p_holm']:.4f}", f"{r['mcnemar_p_holm']:.4f}"]
+        for group, comparisons in results.items()
+        for name, r in comparisons.items()
     ]
-    return markdown_table(["comparison", "Δ accuracy", "bootstrap p (Holm)", "McNemar p (Holm)"], rows)
+    return markdown_table(["group", "comparison", "Δ accuracy", "bootstrap p (Holm)", "McNemar p (Holm)"], rows)
 
 
 def plot_by_kind(reports: Mapping[str, DownstreamReport], path: Path) -> Path:
@@ -121,7 +129,7 @@ def write_report(
     tests = significance(reports, seed)
     markdown = "## Downstream accuracy / macro-F1 (%)\n\n" + accuracy_table(reports) + "\n"
     if tests:
-        title = "Significance (all instances; two-sided, Holm-adjusted over the comparisons)"
+        title = "Significance (two-sided, Holm-adjusted over the comparisons of each group)"
         markdown += f"\n## {title}\n\n" + significance_table(tests) + "\n"
     paths = {
         "markdown": output_dir / "report.md",
