@@ -201,3 +201,27 @@ def test_bad_settings_and_paths(tmp_path):
     with pytest.warns(UserWarning, match="keeps those settings"):
         store = ContextStore(tmp_path / "s.db")
     assert (store.max_contexts_per_word, store.seed) == (4, 1)
+
+
+def test_samples_keep_pairs_sorted_and_rows_in_text_order():
+    """Merging and writing rely on each sample's pairs being sorted by (word, key)."""
+    from spacy_bertram.contexts.batch import CorpusSample
+    from spacy_bertram.contexts.store import make_batch
+
+    rng = random.Random(3)
+    vocabulary = [f"w{i}" for i in range(40)] + ["Zeta", "alpha", "ümlaut"]
+    tokenizer = english_tokenizer()
+    batches = []
+    for b in range(4):
+        sentences = [" ".join(rng.choice(vocabulary) for _ in range(rng.randint(3, 12))) + f" s{b}x{i}"
+                     for i in range(60)]
+        arrays = [doc.to_array("LOWER") for doc in tokenizer.pipe(sentences)]
+        batches.append(make_batch(sentences, arrays, tokenizer.vocab.strings.__getitem__, 5, 0))
+    merged = CorpusSample.merge(batches)
+    for sample in batches + [merged]:
+        pairs = list(zip(sample.pair_word.tolist(), sample.pair_key.tolist()))
+        assert pairs == sorted(pairs)
+        keep = sample.pair_key % 2 == 0
+        rows = sample.pair_rows(keep)
+        assert len(rows) == int(keep.sum()) and rows == sorted(rows, key=lambda r: (r[0], r[1]))
+    assert merged.pair_rows(merged.pair_key >= 0) == CorpusSample.merge(batches[::-1]).pair_rows(merged.pair_key >= 0)

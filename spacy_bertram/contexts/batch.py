@@ -46,22 +46,27 @@ def sample_keys(word_hashes: numpy.ndarray, sentence_ids: numpy.ndarray, seed: i
 def _bottom_k(groups: numpy.ndarray, keys: numpy.ndarray, cap: int) -> numpy.ndarray:
     """Indices of the rows with the `cap` smallest keys per group, sorted by (group, key)."""
     order = numpy.lexsort((keys, groups))
-    if not len(order):
-        return order
-    sorted_groups = groups[order]
+    return order[_first_of_runs(groups[order], cap)]
+
+
+def _first_of_runs(sorted_groups: numpy.ndarray, cap: int) -> numpy.ndarray:
+    """Mask of the first `cap` rows of each run of equal values in a sorted array."""
+    if not len(sorted_groups):
+        return numpy.zeros(0, bool)
     starts = numpy.flatnonzero(numpy.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
-    run_lengths = numpy.diff(numpy.r_[starts, len(order)])
-    ranks = numpy.arange(len(order)) - numpy.repeat(starts, run_lengths)
-    return order[ranks < cap]
+    run_lengths = numpy.diff(numpy.r_[starts, len(sorted_groups)])
+    ranks = numpy.arange(len(sorted_groups)) - numpy.repeat(starts, run_lengths)
+    return ranks < cap
 
 
 @dataclass
 class CorpusSample:
     """Word counts and bottom-k context samples of some text.
 
-    words/counts are aligned; pair_word indexes `words`; pair_key and
-    pair_sentence give each sampled pair's key and sentence id; `sentences`
-    maps the sampled sentence ids to their text.
+    words/counts are aligned, in the order of word_hashes (ascending); pair_word
+    indexes `words`; pair_key and pair_sentence give each sampled pair's key and
+    sentence id; pairs are sorted by (pair_word, pair_key), so merging and writing
+    need no full sort; `sentences` maps the sampled sentence ids to their text.
     """
 
     cap: int
@@ -159,12 +164,12 @@ class CorpusSample:
         pair_word = numpy.concatenate([inverse[b.pair_word + off] for b, off in zip(batches, offsets)])
         pair_key = numpy.concatenate([b.pair_key for b in batches])
         pair_sentence = numpy.concatenate([b.pair_sentence for b in batches])
-        # The same pair from two batches (a repeated sentence) has the same key: keep one.
         order = numpy.lexsort((pair_key, pair_word))
         pair_word, pair_key, pair_sentence = pair_word[order], pair_key[order], pair_sentence[order]
+        # The same pair from two batches (a repeated sentence) has the same key: keep one.
         distinct = numpy.r_[True, (pair_word[1:] != pair_word[:-1]) | (pair_key[1:] != pair_key[:-1])]
         pair_word, pair_key, pair_sentence = pair_word[distinct], pair_key[distinct], pair_sentence[distinct]
-        keep = _bottom_k(pair_word, pair_key, cap)
+        keep = _first_of_runs(pair_word, cap)
         merged.pair_word = pair_word[keep]
         merged.pair_key = pair_key[keep]
         merged.pair_sentence = pair_sentence[keep]
@@ -175,12 +180,15 @@ class CorpusSample:
         return merged
 
     def pair_rows(self, keep: numpy.ndarray) -> List[Tuple[str, int, int]]:
-        """(word, key, sentence_id) rows of the pairs selected by a boolean mask, sorted."""
+        """(word, key, sentence_id) rows of the pairs selected by a boolean mask, sorted
+        by word text, then key: each word's run of pairs, the runs in text order."""
         words = self.words
-        rank = numpy.empty(len(words), numpy.int64)
-        rank[sorted(range(len(words)), key=words.__getitem__)] = numpy.arange(len(words))
         pair_word, pair_key, pair_sentence = self.pair_word[keep], self.pair_key[keep], self.pair_sentence[keep]
-        order = numpy.lexsort((pair_sentence, pair_key, rank[pair_word]))
+        by_text = numpy.array(sorted(range(len(words)), key=words.__getitem__), dtype=numpy.int64)
+        starts = numpy.searchsorted(pair_word, by_text, side="left")
+        lengths = numpy.searchsorted(pair_word, by_text, side="right") - starts
+        before = numpy.cumsum(lengths) - lengths
+        order = numpy.repeat(starts - before, lengths) + numpy.arange(int(lengths.sum()))
         return list(
             zip(
                 map(words.__getitem__, pair_word[order].tolist()),
