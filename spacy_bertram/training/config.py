@@ -74,6 +74,11 @@ class TrainingConfig:
         "cache; with validation words the best of 0.1 to 100 times it); none: random.",
     )
     wordpiece_ridge: float = setting(1.0, help="Ridge of the wordpiece map's closed-form fit.")
+    ranking_weight: float = setting(
+        0.0,
+        help="Weight of the ranking objective in the cached context stages (the target must be nearer "
+        "than every whole-word row of the encoder; validated by its mean reciprocal rank); 0: MSE alone.",
+    )
     form_misspellings: int = setting(
         8,
         help="Seeded misspellings of each training word and of each word the vocabulary "
@@ -87,6 +92,8 @@ class TrainingConfig:
                 setattr(self, name, kind(**value))
         if self.form_misspellings < 0:
             raise ValueError(f"TrainingConfig.form_misspellings must be >= 0, got {self.form_misspellings}.")
+        if self.ranking_weight < 0:
+            raise ValueError(f"TrainingConfig.ranking_weight must be >= 0, got {self.ranking_weight}.")
         if self.wordpiece_ridge <= 0:
             raise ValueError(f"TrainingConfig.wordpiece_ridge must be > 0, got {self.wordpiece_ridge}.")
         if self.max_contexts < 1 or self.min_contexts_per_step < 1:

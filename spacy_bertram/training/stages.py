@@ -1,5 +1,10 @@
 """The three training stages, each a loop of MSE steps towards the target vectors.
 
+The context stages can add a ranking objective (`RankingLoss`): the target must be
+nearer to the output than every whole-word row of the encoder's input embeddings.
+MSE alone pulls an output towards the average of plausible words; ranking asks the
+context part to pick the word out, which is what a rare word's contexts are for.
+
 Stage 1 (context) and, for "add" and "shallow", stage 3 (combined) need the frozen
 encoder's state at each context's mask. Those states do not depend on anything that
 trains, so `encode_context_cache` computes them once, batched across all words, and
@@ -26,6 +31,7 @@ from tqdm.auto import tqdm
 
 from ..model import BertramModel, encode_context_vectors
 from ..model.configuration_bertram import setting
+from ..model.encoder import whole_word_rows
 from ..util import eval_mode
 from .metrics import mean_cosine
 from .seeds import SeedStreams
@@ -59,6 +65,42 @@ class ContextCache:
     starts: List[int]
     counts: List[int]
     form: Optional[torch.Tensor]  # [n_words, embedding_dim] fixed form vectors, if frozen
+
+
+@dataclass
+class RankingLoss:
+    """Cross-entropy of a softmax over scaled cosines: the target against every
+    whole-word row of the encoder's input embeddings (a row equal to the target is left
+    out, so a whole word's own row is counted once, as the target)."""
+
+    rows: torch.Tensor  # [R, D] unit rows
+    weight: float
+    scale: float = 20.0
+
+    @classmethod
+    def for_model(cls, model: BertramModel, weight: float) -> "RankingLoss":
+        ids, _ = whole_word_rows(model.tokenizer)
+        embeddings = model.encoder.get_input_embeddings().weight.detach()
+        rows = embeddings[torch.tensor(ids, device=embeddings.device)].float()
+        return cls(nn.functional.normalize(rows, dim=-1).to(model.device), weight)
+
+    def logits(self, predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """[B, R + 1] scaled cosines of each output to the rows, then to its target."""
+        predicted = nn.functional.normalize(predicted.float(), dim=-1)
+        target = nn.functional.normalize(target.float(), dim=-1)
+        to_rows = self.scale * predicted @ self.rows.T
+        to_rows = to_rows.masked_fill(target @ self.rows.T > 1 - 1e-5, float("-inf"))
+        return torch.cat([to_rows, self.scale * (predicted * target).sum(-1, keepdim=True)], dim=1)
+
+    def __call__(self, predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits = self.logits(predicted, target)
+        label = torch.full((len(logits),), logits.shape[1] - 1, dtype=torch.long, device=logits.device)
+        return self.weight * nn.functional.cross_entropy(logits, label)
+
+    def reciprocal_rank(self, predicted: torch.Tensor, target: torch.Tensor) -> float:
+        """Mean reciprocal rank of each target among the rows (ties count for it)."""
+        logits = self.logits(predicted, target)
+        return float((1.0 / (1 + (logits[:, :-1] > logits[:, -1:]).sum(dim=1)).float()).mean())
 
 
 def encode_context_cache(
@@ -119,11 +161,8 @@ def _all_contexts(cache: ContextCache, rows: Sequence[int]) -> Tuple[torch.Tenso
     return cache.vectors[index.to(device)], mask.to(device)
 
 
-def cache_cosine(
-    model: BertramModel, cache: ContextCache, targets: Dict[str, torch.Tensor], batch_size: int = 256
-) -> float:
-    """Mean cosine to the targets of the model's vectors from all of each word's cached
-    contexts (eval mode): the validation score of the cached stages."""
+def cache_outputs(model: BertramModel, cache: ContextCache, batch_size: int = 256) -> torch.Tensor:
+    """The model's vectors [W, D] from all of each word's cached contexts (eval mode)."""
     outputs = []
     with eval_mode(model), torch.inference_mode():
         for begin in range(0, len(cache.words), batch_size):
@@ -133,7 +172,21 @@ def cache_cosine(
             base = model.wordpiece_base(words)
             form = cache.form[rows] if cache.form is not None else model.form_vectors(words, base)
             outputs.append(model.assemble(form, grouped, mask, base))
-    return mean_cosine(torch.cat(outputs), cache.words, targets)
+    return torch.cat(outputs)
+
+
+def cache_cosine(model: BertramModel, cache: ContextCache, targets: Dict[str, torch.Tensor]) -> float:
+    """Mean cosine to the targets of `cache_outputs`: the validation score of the cached stages."""
+    return mean_cosine(cache_outputs(model, cache), cache.words, targets)
+
+
+def cache_reciprocal_rank(
+    model: BertramModel, cache: ContextCache, targets: Dict[str, torch.Tensor], ranking: RankingLoss
+) -> float:
+    """Mean reciprocal rank of the targets (`RankingLoss.reciprocal_rank`) of `cache_outputs`:
+    the validation score of the cached stages when they train with the ranking objective."""
+    target = torch.stack([targets[w] for w in cache.words]).to(model.device)
+    return ranking.reciprocal_rank(cache_outputs(model, cache), target)
 
 
 def form_cosine(model: BertramModel, words: Sequence[str], targets: Dict[str, torch.Tensor]) -> float:
@@ -312,8 +365,10 @@ def train_on_cache(
     log_epoch: Optional[EpochLogger] = None,
     show_progress: bool = False,
     validate: Optional[Validator] = None,
+    ranking: Optional[RankingLoss] = None,
 ) -> List[float]:
-    """Stage 1 and cached stage 3: mimicking (+ form, gate when they train) on cached states."""
+    """Stage 1 and cached stage 3: mimicking (+ form, gate when they train) on cached
+    states; MSE to the targets, plus `ranking` when given."""
     target = torch.stack([targets[w] for w in cache.words]).to(model.device)
     params = trainable_parameters(model, parts)
     rng = random.Random(SeedStreams(seed)("context sample"))
@@ -324,7 +379,9 @@ def train_on_cache(
         words = [cache.words[r] for r in rows]
         base = model.wordpiece_base(words)
         form = cache.form[rows] if cache.form is not None else model.form_vectors(words, base)
-        return nn.functional.mse_loss(model.assemble(form, grouped, mask, base), target[rows])
+        predicted = model.assemble(form, grouped, mask, base)
+        loss = nn.functional.mse_loss(predicted, target[rows])
+        return loss if ranking is None else loss + ranking(predicted, target[rows])
 
     losses = _run_epochs(
         len(cache.words), step, params, config, seed=seed, desc=desc, log_epoch=log_epoch, show_progress=show_progress,

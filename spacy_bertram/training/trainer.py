@@ -29,7 +29,9 @@ from .metrics import mean_cosine, mimicking_cosine
 from .misspellings import misspelled_copies, whole_vocabulary_words
 from .seeds import SeedStreams
 from .stages import (
+    RankingLoss,
     cache_cosine,
+    cache_reciprocal_rank,
     encode_context_cache,
     fit_output_map,
     fit_wordpiece_map,
@@ -326,6 +328,7 @@ class _StageRunner:
         self.sample_range = config.sample_range
         self.best_epoch: Dict[str, int] = {}
         self.models: Dict[str, BertramModel] = {}  # each finished stage's model
+        self.ranking = RankingLoss.for_model(base, config.ranking_weight) if config.ranking_weight else None
         seeds = SeedStreams(config.seed)
         # the form stage's misspellings of the `known` words
         self.typos = self.misspellings(base, known, seeds("form misspellings"))
@@ -346,10 +349,14 @@ class _StageRunner:
     def _logger(self, stage: str):
         scores: Dict[int, float] = {}
 
+        # the cached stages validate on the ranking objective's score when they train on it
+        cached = stage == "context" or (stage == "combined" and self.config.model.mode != "replace")
+        metric = "validation_mrr" if self.ranking is not None and cached else "validation_cosine"
+
         def log_epoch(epoch: int, loss: Optional[float], seconds: float, validation: Optional[float]) -> None:
             record: Dict[str, Any] = {"stage": stage, "epoch": epoch, "loss": loss, "seconds": round(seconds, 3)}
             if validation is not None:
-                record["validation_cosine"] = validation
+                record[metric] = validation
                 scores[epoch] = validation
                 # the epoch the stage ends on: the first best, as in `_run_epochs`
                 self.best_epoch[stage] = max(scores, key=lambda e: (scores[e], -e))
@@ -423,7 +430,7 @@ class _StageRunner:
         validate = self._on_cache(model, validation)
         train_on_cache(
             model, cache, self.targets, self.config.context, ["mimicking", "output"],
-            sample_range=self.sample_range, desc="context", validate=validate, **common,
+            sample_range=self.sample_range, desc="context", validate=validate, ranking=self.ranking, **common,
         )
         return model
 
@@ -472,7 +479,7 @@ class _StageRunner:
             validate = self._on_cache(model, validation)
             train_on_cache(
                 model, cache, self.targets, self.config.combined, parts,
-                sample_range=self.sample_range, desc="combined", validate=validate, **common,
+                sample_range=self.sample_range, desc="combined", validate=validate, ranking=self.ranking, **common,
             )
         return model
 
@@ -493,4 +500,10 @@ class _StageRunner:
         )
 
     def _on_cache(self, model: BertramModel, validation):
-        return None if validation is None else (lambda: cache_cosine(model, validation, self.targets))
+        """The cached stages' validation score: mean cosine, or with the ranking
+        objective its mean reciprocal rank."""
+        if validation is None:
+            return None
+        if self.ranking is not None:
+            return lambda: cache_reciprocal_rank(model, validation, self.targets, self.ranking)
+        return lambda: cache_cosine(model, validation, self.targets)
