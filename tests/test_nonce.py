@@ -13,7 +13,7 @@ from spacy_bertram.evaluation.nonce import (
     make_nonces,
     nonce_table,
     rank_scores,
-    whole_word_rows,
+    word_rows,
     with_nonce,
 )
 
@@ -65,7 +65,7 @@ def test_nonces_are_split_random_letters_outside_the_vocabulary(models):
     nonces = make_nonces(words, tokenizer, seed=1)
     assert nonces == make_nonces(words, tokenizer, seed=1)
     assert len(set(nonces.values())) == len(words)
-    vocab, rows = tokenizer.get_vocab(), whole_word_rows(tokenizer)
+    vocab, rows = tokenizer.get_vocab(), word_rows(tokenizer)
     for nonce in nonces.values():
         assert nonce.isalpha() and nonce.islower() and nonce not in vocab and nonce not in rows
 
@@ -77,7 +77,7 @@ def test_with_nonce_replaces_every_occurrence_in_the_first_n_contexts():
 
 def test_whole_word_rows_leave_out_pieces_and_specials(models):
     tokenizer = models[0][1].tokenizer
-    rows = whole_word_rows(tokenizer)
+    rows = word_rows(tokenizer)
     assert rows["movie"] == tokenizer.get_vocab()["movie"]
     assert not any(w.startswith("##") or w.startswith("[") for w in rows)
 
@@ -91,11 +91,11 @@ def test_every_system_reads_the_first_n_contexts_of_the_nonce(models):
     result = evaluate_nonce(models, held_out, ridge_words, counts=(4, 1, 2), seed=5, batch_size=4)
     assert result.counts == [1, 2, 4] and result.words == len(HELD_OUT) and result.ridge_words == len(TRAINING)
     assert list(result.scores) == ["mean-of-wordpieces", "form-only", "context-only", "BERTRAM-add", RIDGE]
-    assert result.rows == len(whole_word_rows(models[0][1].tokenizer))
+    assert result.rows == len(word_rows(models[0][1].tokenizer))
 
     tokenizer = models[0][1].tokenizer
     embeddings = models[0][1].encoder.get_input_embeddings().weight.detach().numpy()
-    rows = whole_word_rows(tokenizer)
+    rows = word_rows(tokenizer)
     nonces = make_nonces(sorted(HELD_OUT), tokenizer, seed=5)
     for label, model in (("BERTRAM-add", models[0][1]), ("context-only", models[1][1])):
         for n in (1, 2, 4):

@@ -5,8 +5,8 @@ trained on, never used to choose epochs or weights) are replaced in N of their c
 contexts by a nonce, random letters that the tokenizer splits, so that the form says
 nothing about the word; each system infers the nonce's vector from those N contexts.
 Per N, two scores in the encoder's input space: the mean reciprocal rank of the
-word's own input embedding among the encoder's whole-word rows (vocabulary entries
-that are a word kept whole: no `##` pieces, no special tokens), and the mean cosine
+word's own input embedding among the encoder's whole-word rows
+(`encoder.whole_word_rows`: no `##` pieces, no special tokens), and the mean cosine
 to it. This is Herbelot & Baroni's definitional nonce task, and WNLaMPro's.
 
 The floor a context part must beat is a ridge map from the mean encoder state at the
@@ -23,8 +23,8 @@ import numpy
 import torch
 
 from ..model import BertramModel, encode_context_vectors, group_contexts, word_pieces
+from ..model.encoder import whole_word_rows
 from ..model.masking import word_pattern
-from ..training.misspellings import whole_vocabulary_words
 from ..training.words import WordContexts
 from ..util import eval_mode, read_json
 from .crw import MEAN_OF_WORDPIECES, form_only_vectors, labelled_models, wordpiece_mean_vectors
@@ -67,10 +67,10 @@ class NonceResult:
         return cls(**{**data, "scores": scores})
 
 
-def whole_word_rows(tokenizer) -> Dict[str, int]:
-    """{word: row} of the vocabulary entries that are a word the tokenizer keeps whole."""
-    words = whole_vocabulary_words(tokenizer, min_length=1)
-    return {word: ids[0] for word, ids in zip(words, word_pieces(tokenizer, words))}
+def word_rows(tokenizer) -> Dict[str, int]:
+    """{word: row} of the vocabulary's whole-word rows (`encoder.whole_word_rows`)."""
+    rows, words = whole_word_rows(tokenizer)
+    return dict(zip(words, rows))
 
 
 def make_nonces(words: Sequence[str], tokenizer, seed: int = 0) -> Dict[str, str]:
@@ -170,7 +170,7 @@ def evaluate_nonce(
         raise ValueError(f"Numbers of contexts must be positive, got {counts}.")
     first = models[0][1]
     tokenizer, encoder = first.tokenizer, first.encoder
-    rows = whole_word_rows(tokenizer)
+    rows = word_rows(tokenizer)
     words = eligible(held_out, rows, counts[-1])
     if not words:
         raise ValueError(
@@ -292,7 +292,7 @@ def nonce_words(
     samples of `max_words` held-out words that qualify (`eligible`) and of `ridge_words`
     frequent store words that are whole-word rows and not held out (BERTRAM trains on
     split words, so the ridge map's whole words come from the store's counts)."""
-    rows, n = whole_word_rows(tokenizer), max(counts)
+    rows, n = word_rows(tokenizer), max(counts)
     held_out = store.contexts_many([w for w in run_words["held_out"] if w in rows], limit=2 * n)
     words = eligible(held_out, rows, n)
     words = sorted(random.Random(seed).sample(words, min(max_words, len(words))))
