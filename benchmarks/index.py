@@ -12,7 +12,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import typer
 
@@ -30,7 +30,7 @@ def main(
     n_words: int = typer.Option(1000, "--words", help="Words per contexts_many call."),
     limit: int = typer.Option(32, "--limit", help="Contexts per word in the lookup benchmark."),
     repeats: int = typer.Option(5, "--repeats"),
-    workers: int = typer.Option(1, "--workers", help="Indexer processes (local engine)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Indexer processes (default: one per usable CPU)."),
 ) -> None:
     paths = corpus or DEMO_CORPUS
     sources = list_sources(paths)[::every]
@@ -53,7 +53,7 @@ def main(
         index_seconds = summary["seconds"]
         print(f"corpus: {len(sources)} sources, {summary['tokens']:,} tokens, {summary['sentences']:,} sentences")
         print(f"spaCy tokenizer alone (incl. reading): {tokens / tokenizer_seconds:,.0f} tokens/s ({tokenizer_seconds:.1f} s)")
-        print(f"index_corpus (read, split, tokenize, count, sample, write; {workers} worker(s)): "
+        print(f"index_corpus (read, split, tokenize, count, sample, write; {summary['workers']} worker(s)): "
               f"{summary['tokens'] / index_seconds:,.0f} tokens/s ({index_seconds:.1f} s)")
         print(f"throughput ratio index / tokenizer: {tokenizer_seconds / index_seconds:.2f}")
         stats = summary["store"]

@@ -81,3 +81,15 @@ def test_a_worker_error_reaches_the_caller_and_records_nothing_partial(tmp_path,
 def test_workers_must_be_positive(tmp_path, corpus):
     with pytest.raises(ValueError, match="workers must be positive"):
         index_corpus(corpus, tmp_path / "s.db", members=SUBSET, progress=False, workers=0)
+
+
+def test_by_default_one_worker_per_usable_cpu(tmp_path, monkeypatch, corpus):
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    assert indexer_module.default_workers() == 3
+    monkeypatch.setattr(indexer_module, "TASK_BYTES", 20_000)
+    summary = index_corpus(corpus, tmp_path / "auto.db", members=SUBSET, progress=False, max_contexts_per_word=8)
+    assert summary["workers"] == 3
+    index_corpus(corpus, tmp_path / "one.db", members=SUBSET, progress=False, max_contexts_per_word=8, workers=1)
+    assert _tables(tmp_path / "auto.db") == _tables(tmp_path / "one.db")

@@ -31,7 +31,9 @@ def index_command(
     flush_pairs: int = typer.Option(
         FLUSH_PAIRS, "--flush-pairs", help="Sampled pairs held in memory before a write (local engine)."
     ),
-    workers: int = typer.Option(1, "--workers", help="Forked processes of the local engine (Linux)."),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", help="Forked processes of the local engine (Linux; default: one per usable CPU; 1: none)."
+    ),
 ) -> None:
     """Count every word of a corpus and sample its contexts into a context store.
 

@@ -15,12 +15,14 @@ be taken out. Rebuild the store (a new store path) from the current corpus.
 The store's own files are never read as corpus, even when it lies inside it.
 
 Engines: "local" (this machine: tasks of sources counted and sampled by `workers`
-forked processes while this one merges and writes, or all in this process with one
-worker) and "dask" (partitions of sources counted and sampled on a Dask cluster,
-merged into the store as they finish). Bottom-k samples are order-independent, so
+forked processes while this one merges and writes, by default one per CPU this
+process may use; or all in this process with one worker) and "dask" (partitions
+of sources counted and sampled on a Dask cluster, merged into the store as they
+finish). Bottom-k samples are order-independent, so
 every engine and worker count gives the same store.
 """
 import multiprocessing
+import os
 import sys
 import time
 from collections import deque
@@ -67,7 +69,7 @@ def index_corpus(
     scheduler: Any = None,
     n_partitions: Optional[int] = None,
     flush_pairs: int = FLUSH_PAIRS,
-    workers: int = 1,
+    workers: Optional[int] = None,
     progress: bool = True,
 ) -> Dict[str, Any]:
     """Index corpus files, folders or zips into the context store at `store_path`.
@@ -77,8 +79,9 @@ def index_corpus(
     such as "tcp://host:8786", or a `distributed.Client`). flush_pairs: sampled
     pairs held in memory before they are written (local engine; smaller means
     less memory and more, smaller transactions). workers: forked processes of the
-    local engine (Linux only; 1: all in this process). Returns a summary (sources
-    indexed and skipped, sentences, tokens, seconds, tokens per second).
+    local engine (Linux only; 1: all in this process; None: `default_workers()`).
+    Returns a summary (sources indexed and skipped, sentences, tokens, seconds,
+    tokens per second, workers).
     """
     if engine not in ENGINES:
         raise ValueError(f"Unknown engine {engine!r}; choose one of {', '.join(ENGINES)}.")
@@ -86,6 +89,7 @@ def index_corpus(
         raise ValueError(f"batch_size must be positive, got {batch_size}.")
     if flush_pairs < 1:
         raise ValueError(f"flush_pairs must be positive, got {flush_pairs}.")
+    workers = default_workers() if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be positive, got {workers}.")
     if workers > 1 and not sys.platform.startswith("linux"):
@@ -114,10 +118,19 @@ def index_corpus(
         "tokens": tokens,
         "seconds": round(seconds, 3),
         "tokens_per_second": round(tokens / seconds) if seconds > 0 else 0,
+        "workers": workers if engine == "local" else None,
         "store": store.stats(),
     }
     store.close()
     return summary
+
+
+def default_workers() -> int:
+    """The local engine's processes when none are given: one per CPU this process may
+    use on Linux (workers fork), else 1."""
+    if not sys.platform.startswith("linux"):
+        return 1
+    return max(1, len(os.sched_getaffinity(0)))
 
 
 def _unindexed(sources: Sequence[Source], store: ContextStore) -> List[Source]:
