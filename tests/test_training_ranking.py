@@ -6,15 +6,7 @@ from spacy_bertram.model.encoder import whole_word_rows
 from spacy_bertram.training.stages import RankingLoss, StageConfig, encode_context_cache, train_on_cache
 from spacy_bertram.training.trainer import train_bertram
 
-from test_training import _context_model, read_log, small_config, synthetic_corpus, targets_cache  # noqa: F401
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from test_training import _context_model, one_thread, read_log, small_config, synthetic_corpus, targets_cache  # noqa: F401
 
 
 def test_ranking_loss_and_rank_of_the_target(tiny_bert_path):
