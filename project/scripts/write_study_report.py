@@ -9,6 +9,7 @@ than one seed, so each table is followed by the seeds pooled: every instance of 
 seed's set, per group (All, Msp, WN), with two-sided tests (paired bootstrap, exact
 McNemar), Holm-adjusted over the systems of the group's table.
 """
+import itertools
 import json
 import statistics
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import Dict, List
 import typer
 
 from spacy_bertram.evaluation import markdown_table
-from spacy_bertram.evaluation.significance import holm, mcnemar_exact, paired_bootstrap
+from spacy_bertram.evaluation.downstream import DownstreamReport
+from spacy_bertram.evaluation.report import significance
 
 TEST_SETS = {
     "downstream": ("rarified, paper mix", {"all": "All", "misspelling": "Msp", "synonym": "WN"}),
@@ -66,32 +68,39 @@ def p_text(p: float) -> str:
 
 
 def pooled_table(reports: Dict[int, Dict], kinds: Dict[str, str]) -> List[str]:
-    """Every seed's instances of each group together: accuracies, Δ and two-sided
-    p-values, Holm-adjusted over the systems of the group's table."""
+    """Every seed's instances of each group together (`significance` of the pooled
+    reports): accuracies, Δ and two-sided p-values, Holm-adjusted over the systems of
+    the group's table."""
     seeds = sorted(reports)
     systems = list(reports[seeds[0]]["systems"])
     baseline = systems[0]
+    sizes = [len(reports[seed]["systems"][baseline]["correct"]) for seed in seeds]
+    offsets = dict(zip(seeds, itertools.accumulate([0] + sizes)))
+    pooled = {
+        system: DownstreamReport(
+            correct=[c for seed in seeds for c in reports[seed]["systems"][system]["correct"]],
+            members={
+                kind: [offsets[seed] + i for seed in seeds for i in reports[seed]["systems"][baseline]["members"][kind]]
+                for kind in kinds
+            },
+        )
+        for system in systems
+    }
+    tests = significance(pooled)
     lines = []
     for kind, name in kinds.items():
-        pooled = {
-            s: [
-                reports[seed]["systems"][s]["correct"][i]
-                for seed in seeds
-                for i in reports[seed]["systems"][baseline]["members"][kind]
-            ]
-            for s in systems
-        }
-        base = pooled[baseline]
-        if not base:
+        if kind not in tests:
             continue
-        tests = {s: (paired_bootstrap(pooled[s], base), mcnemar_exact(pooled[s], base)) for s in systems[1:]}
-        boot_holm = holm([b.p_value for b, _ in tests.values()])
-        mcnemar_holm = holm([m.p_value for _, m in tests.values()])
+        base = [pooled[baseline].correct[i] for i in pooled[baseline].members[kind]]
         rows = [[f"`{baseline}`", f"{100 * sum(base) / len(base):.1f}", "", "", ""]]
-        for (system, (boot, mcnemar)), p_boot, p_mcnemar in zip(tests.items(), boot_holm, mcnemar_holm):
-            ours = pooled[system]
-            rows.append([f"`{system}`", f"{100 * sum(ours) / len(ours):.1f}", f"{100 * boot.delta:+.1f}",
-                         p_text(p_boot), f"{p_text(p_mcnemar)} ({mcnemar.only_a}/{mcnemar.only_b})"])
+        for system in systems[1:]:
+            test = tests[kind][f"{system} vs {baseline}"]
+            ours = [pooled[system].correct[i] for i in pooled[system].members[kind]]
+            rows.append([
+                f"`{system}`", f"{100 * sum(ours) / len(ours):.1f}", f"{100 * test['accuracy_delta']:+.1f}",
+                p_text(test["bootstrap_p_holm"]),
+                f"{p_text(test['mcnemar_p_holm'])} ({test['mcnemar_only_first']}/{test['mcnemar_only_second']})",
+            ])
         header = ["system", "accuracy", "Δ", "bootstrap p (Holm)", "McNemar p (Holm; only it / only baseline)"]
         lines += [f"Seeds pooled ({name}, n = {len(base)}):", "", markdown_table(header, rows, align="lrrrr"), ""]
     return lines

@@ -45,15 +45,17 @@ def significance(reports: Mapping[str, DownstreamReport], seed: int = 0) -> Dict
     systems = list(reports)
     base = reports[systems[0]]
     results: Dict[str, Dict[str, dict]] = {}
+    if len(systems) < 2:
+        return results
     for group in KIND_GROUPS:
         members = base.members.get(group, [])
-        if len(systems) < 2 or not members:
+        if not members:
             continue
+        baseline = [base.correct[i] for i in members]
         results[group] = {}
         for other in systems[1:]:
-            a = [reports[other].correct[i] for i in members]
-            b = [base.correct[i] for i in members]
-            boot, mcn = paired_bootstrap(a, b, seed=seed), mcnemar_exact(a, b)
+            ours = [reports[other].correct[i] for i in members]
+            boot, mcn = paired_bootstrap(ours, baseline, seed=seed), mcnemar_exact(ours, baseline)
             results[group][f"{other} vs {systems[0]}"] = {
                 "accuracy_delta": boot.delta,
                 "bootstrap_p": boot.p_value,

@@ -346,12 +346,9 @@ class _StageRunner:
             model.load_parts(self.base, ["wordpiece"])
         return model.to(self.base.device)
 
-    def _logger(self, stage: str):
+    def _logger(self, stage: str, metric: str = "validation_cosine"):
+        """Per-epoch log records of `stage`, its validation score under the name `metric`."""
         scores: Dict[int, float] = {}
-
-        # the cached stages validate on the ranking objective's score when they train on it
-        cached = stage == "context" or (stage == "combined" and self.config.model.mode != "replace")
-        metric = "validation_mrr" if self.ranking is not None and cached else "validation_cosine"
 
         def log_epoch(epoch: int, loss: Optional[float], seconds: float, validation: Optional[float]) -> None:
             record: Dict[str, Any] = {"stage": stage, "epoch": epoch, "loss": loss, "seconds": round(seconds, 3)}
@@ -420,17 +417,18 @@ class _StageRunner:
         `seed`."""
         torch.manual_seed(seed)
         train = {"context": self._context, "form": self._form, "combined": self._combined}[stage]
-        self.models[stage] = train(dict(seed=seed, log_epoch=self._logger(stage), show_progress=self.show_progress))
+        self.models[stage] = train(dict(seed=seed, show_progress=self.show_progress))
         return self.models[stage]
 
     def _context(self, common: Dict[str, Any]) -> BertramModel:
         """Stage 1: attentive mimicking and the output map, on the context cache."""
         model = self._model("context")
         cache, validation = self._caches(model, "context")
-        validate = self._on_cache(model, validation)
+        validate, metric = self._on_cache(model, validation)
         train_on_cache(
             model, cache, self.targets, self.config.context, ["mimicking", "output"],
-            sample_range=self.sample_range, desc="context", validate=validate, ranking=self.ranking, **common,
+            sample_range=self.sample_range, desc="context", validate=validate, ranking=self.ranking,
+            log_epoch=self._logger("context", metric), **common,
         )
         return model
 
@@ -450,7 +448,9 @@ class _StageRunner:
             )
         validate = (lambda: form_cosine(model, words, targets)) if words else None
         if train:
-            train_form(model, train, targets, self.config.form, validate=validate, **common)
+            train_form(
+                model, train, targets, self.config.form, validate=validate, log_epoch=self._logger("form"), **common
+            )
         else:
             self.log.write(stage="form", skipped="no training word is split by the tokenizer")
         return model
@@ -472,14 +472,15 @@ class _StageRunner:
                 validate = lambda: mimicking_cosine(model, self.validation, self.targets)  # noqa: E731
             train_end_to_end(
                 model, self.train_words, self.targets, self.config.combined, parts,
-                sample_range=self.sample_range, validate=validate, **common,
+                sample_range=self.sample_range, validate=validate, log_epoch=self._logger("combined"), **common,
             )
         else:
             cache, validation = self._caches(model, "combined", trained_map=True)
-            validate = self._on_cache(model, validation)
+            validate, metric = self._on_cache(model, validation)
             train_on_cache(
                 model, cache, self.targets, self.config.combined, parts,
-                sample_range=self.sample_range, desc="combined", validate=validate, ranking=self.ranking, **common,
+                sample_range=self.sample_range, desc="combined", validate=validate, ranking=self.ranking,
+                log_epoch=self._logger("combined", metric), **common,
             )
         return model
 
@@ -499,11 +500,12 @@ class _StageRunner:
             ],
         )
 
-    def _on_cache(self, model: BertramModel, validation):
-        """The cached stages' validation score: mean cosine, or with the ranking
-        objective its mean reciprocal rank."""
-        if validation is None:
-            return None
+    def _on_cache(self, model: BertramModel, validation) -> Tuple[Optional[Callable[[], float]], str]:
+        """The cached stages' validation score and its log name: mean cosine, or with
+        the ranking objective its mean reciprocal rank (no score without validation words)."""
         if self.ranking is not None:
-            return lambda: cache_reciprocal_rank(model, validation, self.targets, self.ranking)
-        return lambda: cache_cosine(model, validation, self.targets)
+            score = partial(cache_reciprocal_rank, model, validation, self.targets, self.ranking)
+            metric = "validation_mrr"
+        else:
+            metric, score = "validation_cosine", partial(cache_cosine, model, validation, self.targets)
+        return (None if validation is None else score), metric
