@@ -388,3 +388,17 @@ def test_report_shows_clean_text_and_both_rarified_sets(tmp_path):
     assert "(synonyms_accuracy_by_kind.png)" in text[synonyms:] and "(accuracy_by_kind.png)" in text[mix:synonyms]
     assert (tmp_path / "report" / "synonyms_accuracy_by_kind.png").exists()
     assert (tmp_path / "report" / "accuracy_by_kind.png").exists()
+
+
+def test_boolean_preset_settings_become_flags_the_train_command_takes():
+    spec = importlib.util.spec_from_file_location("preset", PROJECT / "scripts" / "preset.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    flags = module.preset_flags("demo", "bertram")
+    assert "--no-wordpiece-residual" in flags and "--wordpiece-gate" in flags
+    import spacy_bertram.cli.train  # noqa: F401  (registers the command)
+    from spacy_bertram.cli import app
+
+    command = typer.main.get_command(app).commands["train"]
+    params = command.make_context("train", ["store.sqlite", "--output", "out", *flags]).params
+    assert params["wordpiece_residual"] is False and params["wordpiece_gate"] is True

@@ -17,10 +17,16 @@ PRESETS = Path(__file__).parent.parent.parent / "configs" / "presets"
 
 
 def preset_flags(preset: str, section: str) -> List[str]:
-    """The section's settings as command-line flags (strings verbatim, others as JSON)."""
+    """The section's settings as command-line flags: `--key`/`--no-key` for booleans,
+    strings verbatim, other values as JSON."""
     config = Config().from_disk(PRESETS / f"{preset}.cfg", interpolate=True)
-    settings = config.get(section, {})
-    return [f"--{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in settings.items()]
+    return [_flag(key, value) for key, value in config.get(section, {}).items()]
+
+
+def _flag(key: str, value: object) -> str:
+    if isinstance(value, bool):
+        return f"--{key}" if value else f"--no-{key}"
+    return f"--{key}={value if isinstance(value, str) else json.dumps(value)}"
 
 
 def main(

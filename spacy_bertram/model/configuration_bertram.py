@@ -25,10 +25,10 @@ class BertramArchitecture:
     training take); the rest of `BertramConfig` is read from the encoder or set at
     run time.
 
-    The wordpiece settings make every output (form part, context part, every mode)
-    the mean of the frozen encoder's input embeddings of the word's wordpieces plus a
-    learned correction, so the trained parts learn a correction to that baseline
-    instead of the whole vector.
+    The wordpiece settings relate a vector to the mean of the frozen encoder's input
+    embeddings of the word's wordpieces: with `wordpiece_residual` every output is that
+    mean plus a learned correction; with `wordpiece_gate` the parts learn whole
+    vectors and a fitted gate mixes the mean into the final one.
     """
 
     mode: str = setting(
@@ -49,8 +49,15 @@ class BertramArchitecture:
     wordpiece_map: bool = setting(
         False, help="With the residual: correct a split word's wordpiece mean by a fitted linear map."
     )
+    wordpiece_gate: bool = setting(
+        False,
+        help="Without the residual: mix the word's wordpiece mean into its vector by a gate over "
+        "the number of contexts, the two vectors' agreement and the number of pieces, fitted "
+        "after training on split validation words.",
+    )
     keep_whole_words: bool = setting(
-        True, help="With the residual: words the tokenizer keeps whole keep their own embedding row."
+        True,
+        help="With the residual or the gate: words the tokenizer keeps whole keep their own embedding row.",
     )
 
     def __post_init__(self) -> None:
@@ -78,6 +85,12 @@ class BertramArchitecture:
             raise ValueError(f"ngram_min_count must be >= 1, got {self.ngram_min_count}.")
         if not 0.0 <= self.ngram_dropout < 1.0:
             raise ValueError(f"ngram_dropout must be in [0, 1), got {self.ngram_dropout}.")
+        if self.wordpiece_gate and (self.wordpiece_residual or self.mode == "form"):
+            raise ValueError(
+                f"{name}.wordpiece_gate weighs the wordpiece mean against a vector read from "
+                f"contexts: it needs wordpiece_residual=False and a mode that reads contexts, "
+                f"got wordpiece_residual={self.wordpiece_residual}, mode={self.mode!r}."
+            )
         if self.max_seq_length < 8:
             raise ValueError(f"max_seq_length must be >= 8, got {self.max_seq_length}.")
 
@@ -118,7 +131,7 @@ class BertramConfig(BertramArchitecture):
 
         Saves of 0.1.0 carry `context_weight` (a blend of form and context vectors that
         models no longer have): null reads the same as this version's model, a weight
-        is refused."""
+        is refused. A save without `wordpiece_gate` (made before the gate existed) has none."""
         if not isinstance(data, dict):
             raise TypeError(f"A BertramConfig needs a JSON object, got {type(data).__name__}.")
         if "context_weight" in data:
@@ -128,6 +141,7 @@ class BertramConfig(BertramArchitecture):
                     f"{data['context_weight']}), which this version does not; retrain it."
                 )
             data = {k: v for k, v in data.items() if k != "context_weight"}
+        data = {"wordpiece_gate": False, **data}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -11,13 +11,17 @@ training stages can move weights between models with `load_parts`:
 - `gate`: the shallow mode's gate over (context, form); only in "shallow" mode
 - `wordpiece`: a linear correction of a multi-piece word's wordpiece mean; only with
   `config.wordpiece_residual` and `config.wordpiece_map`
+- `wordpiece_gate`: how much of the wordpiece mean a word's final vector keeps; only
+  with `config.wordpiece_gate`
 - `encoder`: the frozen transformer; always in eval mode, never trained
 
 With `config.wordpiece_residual`, the word's `WordpieceBase` (the mean of the
 encoder's input embeddings of its wordpieces, corrected by `wordpiece` when there is
 one) is added to the form part and to the context part's output, so every mode
-outputs that baseline plus a learned correction; with `config.keep_whole_words` only
-words that have no embedding row of their own get the correction. In "add" mode (the
+outputs that baseline plus a learned correction. With `config.wordpiece_gate` the
+parts output whole vectors and the gate mixes the mean into the final one, by how
+much the word's contexts and form say. With either, and `config.keep_whole_words`,
+only words that have no embedding row of their own get a vector. In "add" mode (the
 paper's best) the context part reads each context through the encoder with the form
 vector in the `form :` slot, and its output is the word's vector. `assemble` turns the
 parts into the final vectors.
@@ -42,7 +46,7 @@ from .ngrams import NGRAMS_NAME, PAD_ID, NgramVocab
 
 WEIGHTS_NAME = "model.safetensors"
 ENCODER_DIR = "encoder"
-TRAINABLE_PARTS = ("form", "mimicking", "output", "gate", "wordpiece")
+TRAINABLE_PARTS = ("form", "mimicking", "output", "gate", "wordpiece", "wordpiece_gate")
 _FROM_ENCODER = {"encoder_path", "mode", "embedding_dim", "hidden_size"}
 
 
@@ -181,6 +185,49 @@ class WordpieceMap(nn.Module):
         return self.linear(mean) * split
 
 
+class WordpieceGate(nn.Module):
+    """Mixes a word's wordpiece mean into its vector: (1 − α)·mean + α·‖mean‖·x/‖x‖.
+
+    α = σ(w·[any contexts, log(1 + contexts), cos(mean, x), log(pieces)] + b) depends on
+    the word: whether and from how many contexts it was read (a word without any has
+    only its form), how far the inferred vector x strays from the mean, how finely the
+    tokenizer cut it. The mean keeps what the encoder already
+    reads in the pieces; x brings what the contexts and the form add. Fitted by
+    `training.stages.fit_wordpiece_gate`, never by the stages' gradient steps.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 1)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+        self.requires_grad_(False)
+
+    @staticmethod
+    def features(
+        mean: torch.Tensor, vectors: torch.Tensor, n_contexts: torch.Tensor, n_pieces: torch.Tensor
+    ) -> torch.Tensor:
+        """[W, 4] gate inputs for the means and vectors [W, D] and the counts [W]."""
+        agreement = nn.functional.cosine_similarity(mean, vectors, dim=-1)
+        contexts = n_contexts.to(mean.dtype)
+        pieces = n_pieces.clamp_min(1).to(mean.dtype)
+        return torch.stack([(contexts > 0).to(mean.dtype), torch.log1p(contexts), agreement, torch.log(pieces)], dim=-1)
+
+    @staticmethod
+    def mix(mean: torch.Tensor, vectors: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """(1 − α)·mean + α·vectors rescaled to the mean's norm; α [W]."""
+        scale = mean.norm(dim=-1, keepdim=True) / vectors.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        alpha = alpha.unsqueeze(-1)
+        return (1 - alpha) * mean + alpha * scale * vectors
+
+    def forward(
+        self, mean: torch.Tensor, vectors: torch.Tensor, n_contexts: torch.Tensor, n_pieces: torch.Tensor
+    ) -> torch.Tensor:
+        features = self.features(mean, vectors, n_contexts, n_pieces)
+        alpha = torch.sigmoid(self.linear(features.to(self.linear.weight.dtype))).squeeze(-1)
+        return self.mix(mean, vectors, alpha.to(mean.dtype))
+
+
 class BertramModel(nn.Module):
     """Infers input vectors for (rare) words from their form and contexts."""
 
@@ -218,6 +265,8 @@ class BertramModel(nn.Module):
                 self.gate = nn.Linear(2 * config.embedding_dim, 1)
             if config.wordpiece_residual and config.wordpiece_map:
                 self.wordpiece = WordpieceMap(config.embedding_dim)
+            if config.wordpiece_gate:
+                self.wordpiece_gate = WordpieceGate()
         self.context_tokenizer = ContextTokenizer(
             tokenizer, config.mode, config.max_seq_length, bool(config.quote_form)
         )
@@ -439,9 +488,9 @@ class BertramModel(nn.Module):
     def wordpiece_base(self, words: Sequence[str]) -> WordpieceBase:
         """The words' `WordpieceBase`: tokenised once, read by every part of the model.
 
-        A word keeps its own row (with config.wordpiece_residual and
-        config.keep_whole_words) when it is one piece that is not the unknown token:
-        an `[UNK]` row says nothing about the word.
+        A word keeps its own row (with config.wordpiece_residual or
+        config.wordpiece_gate, and config.keep_whole_words) when it is one piece that is
+        not the unknown token: an `[UNK]` row says nothing about the word.
         """
         weight = self.encoder.get_input_embeddings().weight
         pieces = word_pieces(self.tokenizer, words)
@@ -455,17 +504,17 @@ class BertramModel(nn.Module):
         with torch.no_grad():
             mean = nn.functional.embedding_bag(flat, weight, offsets, mode="mean")
         mean = mean.to(device=self.device, dtype=self.output.weight.dtype)
-        if not self.config.wordpiece_residual:
-            return WordpieceBase(pieces, n_pieces, mean, torch.zeros_like(mean), None)
-        base = mean + self.wordpiece(mean, n_pieces) if self.has_part("wordpiece") else mean
         whole = None
-        if self.config.keep_whole_words:
+        if self.config.keep_whole_words and (self.config.wordpiece_residual or self.config.wordpiece_gate):
             unknown = self.tokenizer.unk_token_id
             whole = torch.tensor(
                 [len(ids) == 1 and ids[0] != unknown for ids in pieces],
                 dtype=torch.bool,
                 device=self.device,
             )
+        if not self.config.wordpiece_residual:
+            return WordpieceBase(pieces, n_pieces, mean, torch.zeros_like(mean), whole)
+        base = mean + self.wordpiece(mean, n_pieces) if self.has_part("wordpiece") else mean
         return WordpieceBase(pieces, n_pieces, mean, base, whole)
 
     def form_vectors(
@@ -492,9 +541,16 @@ class BertramModel(nn.Module):
     ) -> torch.Tensor:
         """The final vectors [W, embedding_dim] from the form vectors (`form_vectors`)
         and each word's context states [W, K, hidden] + mask [W, K] (`group_contexts`):
-        the context part (`mimic`) and the form vector, combined per mode."""
+        the context part (`mimic`) and the form vector, combined per mode, and with
+        `config.wordpiece_gate` mixed with the wordpiece mean (`WordpieceGate`)."""
         context = self.mimic(context_states, context_mask, base)
-        return self.combine(form, context, context_mask.any(dim=1))
+        vectors = self.combine(form, context, context_mask.any(dim=1))
+        if not self.has_part("wordpiece_gate"):
+            return vectors
+        mixed = self.wordpiece_gate(base.mean, vectors, context_mask.sum(dim=1), base.n_pieces)
+        if base.whole is None:
+            return mixed
+        return torch.where(base.whole.unsqueeze(-1), base.mean, mixed)
 
     def encode_contexts(
         self, contexts: EncodedContexts, form: Optional[torch.Tensor] = None

@@ -23,6 +23,7 @@ import torch
 
 from ..model import BertramModel, NgramVocab
 from ..model.encoder import load_tokenizer, word_pieces
+from ..model.modeling_bertram import TRAINABLE_PARTS
 from ..util import resolve_encoder_path
 from .config import TrainingConfig
 from .metrics import mean_cosine, mimicking_cosine
@@ -34,6 +35,7 @@ from .stages import (
     cache_reciprocal_rank,
     encode_context_cache,
     fit_output_map,
+    fit_wordpiece_gate,
     fit_wordpiece_map,
     form_cosine,
     train_end_to_end,
@@ -202,8 +204,9 @@ def train_bertram(
         n_max=settings.ngram_max,
         lowercase=settings.lowercase_ngrams,
     )
-    # the stages' models are copies of this one in their own modes
-    settings = dataclasses.replace(settings, mode="context")
+    # the stages' models are copies of this one in their own modes; the wordpiece gate
+    # comes last, on the final model
+    settings = dataclasses.replace(settings, mode="context", wordpiece_gate=False)
     base = BertramModel.from_encoder(
         encoder,
         ngram_vocab=vocab,
@@ -255,6 +258,28 @@ def train_bertram(
         if typos:  # the baseline: the plain encoder reads a misspelling as its wordpieces
             cosine = mean_cosine(base.wordpiece_base(list(typos)).mean, list(typos.values()), targets)
             log.write(stage="misspellings", of=name, misspellings=len(typos), wordpiece_mean_cosine=cosine)
+
+    def summary(stage: str, model: BertramModel, started: float) -> Dict[str, Any]:
+        """A trained model's held-out scores, logged after its stage."""
+        record = {
+            "stage": stage,
+            "mode": model.config.mode,
+            "train_words": len(train_words),
+            "validation_words": len(validation),
+            "best_epoch": trainer.best_epoch.get(stage),
+            "held_out_words": len(held_out),
+            "held_out_cosine": mimicking_cosine(model, held_out, targets) if held_out else None,
+            **_group_cosines(partial(mimicking_cosine, model, targets=targets), held_out_groups),
+            **{
+                f"{name}_misspelled_cosine": _misspelled_cosine(model, typos, targets)
+                for name, typos in probes.items()
+                if typos and model.config.mode != "context"  # the context part alone cannot read them
+            },
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        log.write(**record)
+        return record
+
     models = trainer.models
     for folder, kind in config.stages():
         stage_dir = output_dir / folder
@@ -264,25 +289,13 @@ def train_bertram(
         started = time.perf_counter()
         trainer.run(kind, seed=seeds(f"{kind} stage"))
         models[kind].save_pretrained(stage_dir)
-        summary = {
-            "stage": kind,
-            "mode": models[kind].config.mode,
-            "train_words": len(train_words),
-            "validation_words": len(validation),
-            "best_epoch": trainer.best_epoch.get(kind),
-            "held_out_words": len(held_out),
-            "held_out_cosine": mimicking_cosine(models[kind], held_out, targets) if held_out else None,
-            **_group_cosines(partial(mimicking_cosine, models[kind], targets=targets), held_out_groups),
-            **{
-                f"{name}_misspelled_cosine": _misspelled_cosine(models[kind], typos, targets)
-                for name, typos in probes.items()
-                if typos and kind != "context"  # the context part alone cannot read them
-            },
-            "seconds": round(time.perf_counter() - started, 3),
-        }
-        log.write(**summary)
-        (stage_dir / STAGE_DONE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf8")
+        record = summary(kind, models[kind], started)
+        (stage_dir / STAGE_DONE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf8")
     final = models[config.stages()[-1][1]]
+    if config.model.wordpiece_gate:
+        started = time.perf_counter()
+        final = trainer.gated(final, seed=seeds("wordpiece gate"))
+        summary("gate", final, started)
     final.save_pretrained(output_dir)
     return output_dir
 
@@ -483,6 +496,22 @@ class _StageRunner:
                 log_epoch=self._logger("combined", metric), **common,
             )
         return model
+
+    def gated(self, model: BertramModel, seed: int) -> BertramModel:
+        """`model` with a wordpiece gate, fitted (`fit_wordpiece_gate`) on the validation
+        words the tokenizer splits and on the validation misspellings."""
+        config = dataclasses.replace(model.config, wordpiece_gate=True)
+        gated = BertramModel(config, self.base.ngram_vocab, self.base.encoder, self.base.tokenizer)
+        gated = gated.to(self.base.device)
+        gated.load_parts(model, [part for part in TRAINABLE_PARTS if model.has_part(part)])
+        split = splits_word(self.base.tokenizer)
+        words = {w: c for w, c in self.validation.items() if split(w)}
+        cache = self._encode(gated, words) if words else None
+        own_row = gated.wordpiece_base(list(self.validation_typos)).own_row
+        typos = {t: w for (t, w), own in zip(self.validation_typos.items(), own_row) if not own}
+        fit = fit_wordpiece_gate(gated, cache, typos, self.targets, seed=seed)
+        self.log.write(stage="gate", split_validation_words=len(words), validation_misspellings=len(typos), **fit)
+        return gated
 
     def misspellings(
         self, model: BertramModel, words: Iterable[str], seed: int, per_word: Optional[int] = None
