@@ -10,9 +10,10 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from spacy_bertram.model import BertramConfig
+from spacy_bertram.model.configuration_bertram import ADDED_KEYS
 from test_training import corpus_tsv, train_app
 
-CONFIG_KEYS = [f.name for f in dataclasses.fields(BertramConfig)]
+CONFIG_KEYS = [f.name for f in dataclasses.fields(BertramConfig) if f.name not in ADDED_KEYS]
 
 
 def _saved_config(tmp_path, **changes):
@@ -29,6 +30,14 @@ def test_a_config_without_a_key_is_refused_naming_the_key_and_file(tmp_path, key
     (tmp_path / "config.json").write_text(json.dumps(data), encoding="utf8")
     with pytest.raises(ValueError, match=rf"{tmp_path / 'config.json'}.*\['{key}'\].*missing"):
         BertramConfig.load(tmp_path)
+
+
+@pytest.mark.parametrize("key", sorted(ADDED_KEYS))
+def test_a_config_without_a_key_added_since_0_1_0_reads_as_the_model_it_was(tmp_path, key):
+    data = _saved_config(tmp_path)
+    del data[key]
+    (tmp_path / "config.json").write_text(json.dumps(data), encoding="utf8")
+    assert getattr(BertramConfig.load(tmp_path), key) == ADDED_KEYS[key]
 
 
 def test_a_complete_config_loads_as_saved(tmp_path):

@@ -11,6 +11,8 @@ from ..util import read_json
 # How a model combines a word's form and contexts into its vector.
 COMBINATION_MODES = ("form", "context", "shallow", "replace", "add")
 CONFIG_NAME = "config.json"
+# Keys added to config.json since 0.1.0, with the value that a save without them meant.
+ADDED_KEYS = {"wordpiece_gate": False}
 
 
 def setting(default: Any = dataclasses.MISSING, *, help: str) -> Any:
@@ -131,7 +133,7 @@ class BertramConfig(BertramArchitecture):
 
         Saves of 0.1.0 carry `context_weight` (a blend of form and context vectors that
         models no longer have): null reads the same as this version's model, a weight
-        is refused. A save without `wordpiece_gate` (made before the gate existed) has none."""
+        is refused. A key of `ADDED_KEYS` that a save lacks reads as the model it was."""
         if not isinstance(data, dict):
             raise TypeError(f"A BertramConfig needs a JSON object, got {type(data).__name__}.")
         if "context_weight" in data:
@@ -141,7 +143,7 @@ class BertramConfig(BertramArchitecture):
                     f"{data['context_weight']}), which this version does not; retrain it."
                 )
             data = {k: v for k, v in data.items() if k != "context_weight"}
-        data = {"wordpiece_gate": False, **data}
+        data = {**ADDED_KEYS, **data}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
