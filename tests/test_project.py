@@ -211,8 +211,8 @@ def test_report_shows_misspelling_cosines_beside_the_wordpiece_baseline(tmp_path
     ]
     srsly.write_jsonl(log, records)
     text = "\n".join(module.mimicking_section(log))
-    assert "| context | context | 50 | 8 | 0.940 | – | – | – | – | 3 |" in text
-    assert "| form | form | 50 | 8 | 0.920 | – | – | 0.236 | 0.321 | 2 |" in text
+    assert "| context | context | 50 | 8 | 0.940 | – | – | – | – | – | 3 |" in text
+    assert "| form | form | 50 | 8 | 0.920 | – | – | – | 0.236 | 0.321 | 2 |" in text
     assert "0.145" in text and "0.149" in text and "90" in text
 
 
@@ -224,14 +224,15 @@ def test_report_mimicking_table_has_a_wordpiece_mean_row_and_split_words_apart(t
     srsly.write_jsonl(log, [
         {"stage": "misspellings", "of": "held_out", "misspellings": 7, "wordpiece_mean_cosine": 0.145},
         {"stage": "held_out", "held_out_words": 10, "wordpiece_mean_cosine": 0.9, "held_out_split_words": 3,
-         "held_out_split_cosine": 0.6, "held_out_whole_words": 7, "held_out_whole_cosine": 1.0},
+         "held_out_split_cosine": 0.6, "held_out_whole_words": 7, "held_out_whole_cosine": 1.0,
+         "held_out_split_mrr": 0.25},
         {"stage": "combined", "mode": "add", "train_words": 50, "held_out_words": 10, "held_out_cosine": 0.93,
-         "held_out_split_words": 3, "held_out_split_cosine": 0.75, "held_out_whole_words": 7,
+         "held_out_split_words": 3, "held_out_split_cosine": 0.75, "held_out_split_mrr": 0.5, "held_out_whole_words": 7,
          "held_out_whole_cosine": 1.0, "held_out_misspelled_cosine": 0.3, "seconds": 4.0},
     ])
     text = "\n".join(module.mimicking_section(log))
-    assert "| mean of wordpieces | – | – | 10 | 0.900 | 0.600 | 1.000 | 0.145 | – | – |" in text
-    assert "| combined | add | 50 | 10 | 0.930 | 0.750 | 1.000 | 0.300 | – | 4 |" in text
+    assert "| mean of wordpieces | – | – | 10 | 0.900 | 0.600 | 0.250 | 1.000 | 0.145 | – | – |" in text
+    assert "| combined | add | 50 | 10 | 0.930 | 0.750 | 0.500 | 1.000 | 0.300 | – | 4 |" in text
     assert "splits 3" in text and "keeps 7 whole" in text
 
 

@@ -44,6 +44,8 @@ def test_held_out_cosines_come_per_split_and_whole_words_beside_the_wordpiece_me
     stages = [r for r in log if "held_out_cosine" in r]
     assert stages and all(r["held_out_split_words"] == split for r in stages)
     assert all(r["held_out_split_cosine"] is not None for r in stages)
+    # the rank of the split words' targets among the whole-word rows, the mean's too
+    assert all(0.0 < r["held_out_split_mrr"] <= 1.0 for r in [baseline, *stages])
 
 
 def test_the_nonce_test_gets_frequent_whole_words_never_trained_on(tiny_bert_path, tmp_path, monkeypatch):

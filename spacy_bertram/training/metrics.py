@@ -29,9 +29,15 @@ def mimicking_cosine(
             "No word of `words_contexts` has a target vector; compute targets for the "
             "same words (training.compute_targets)."
         )
-    inferred = infer_vectors(model, {w: list(words_contexts[w]) for w in words}, batch_size=batch_size)
-    predicted = torch.from_numpy(numpy.stack([inferred[w] for w in words]))
-    return mean_cosine(predicted, words, targets)
+    return mean_cosine(inferred_vectors(model, {w: words_contexts[w] for w in words}, batch_size), words, targets)
+
+
+def inferred_vectors(
+    model: BertramModel, words_contexts: Mapping[str, Sequence[str]], batch_size: int = 64
+) -> torch.Tensor:
+    """The model's vectors [W, D] (CPU) of the words, in the mapping's order (`infer_vectors`)."""
+    inferred = infer_vectors(model, {w: list(c) for w, c in words_contexts.items()}, batch_size=batch_size)
+    return torch.from_numpy(numpy.stack([inferred[w] for w in words_contexts]))
 
 
 def mean_cosine(vectors: torch.Tensor, words: Sequence[str], targets: Mapping[str, Vector]) -> float:

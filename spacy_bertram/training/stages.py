@@ -263,74 +263,86 @@ def fit_wordpiece_gate(
 ) -> Dict[str, Any]:
     """Fit the model's `wordpiece_gate` to the targets of split words; return its fit.
 
-    The rows are each word of `cache` (validation words the tokenizer splits) read from
-    a seeded sample of each of `GATE_CONTEXT_COUNTS` of its cached contexts, and each
-    misspelling of `typos` (`{typo: word}`, no contexts) with its word's target; so α
-    learns how much contexts, and a form far from its pieces, are worth. The fit
-    minimises the ranking objective (`RankingLoss`: the target nearer than every
-    whole-word row, as the context stages learn) plus `GATE_L2` times the squared
-    weights, which keeps a fit on a few rows finite, by L-BFGS on the gate's 5
+    The rows (`_gate_rows`) are each word of `cache` (validation words the tokenizer
+    splits) read from a seeded sample of each of `GATE_CONTEXT_COUNTS` of its cached
+    contexts, and each misspelling of `typos` (`{typo: word}`, no contexts) with its
+    word's target; so α learns how much contexts, and a form far from its pieces, are
+    worth. The fit minimises the ranking objective (`RankingLoss`: the target nearer
+    than every whole-word row, as the context stages learn) plus `GATE_L2` times the
+    squared weights, which keeps a fit on a few rows finite, by L-BFGS on the gate's 5
     weights; mean cosine would settle on the mean itself, which OTA targets start
     from. The gate stays at α = 0.5 when there is no row.
     """
     if not model.has_part("wordpiece_gate"):
         raise ValueError("The model has no wordpiece gate (config.wordpiece_gate is off).")
-    rng = random.Random(seed)
-    means, vectors, contexts, pieces, wanted = [], [], [], [], []
+    rows = _gate_rows(model, cache, typos, targets, random.Random(seed))
+    if rows is None:
+        return {"gate_rows": 0}
+    mean, vector, n_contexts, n_pieces, target = rows
+    gate = model.wordpiece_gate
+    features = gate.features(mean, vector, n_contexts, n_pieces)
+    ranking = RankingLoss.for_model(model, 1.0)
+    weight = torch.zeros(features.shape[1] + 1, device=mean.device, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weight], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def objective() -> torch.Tensor:
+        optimizer.zero_grad()
+        alpha = torch.sigmoid(features @ weight[:-1] + weight[-1])
+        value = ranking(gate.mix(mean, vector, alpha), target) + GATE_L2 * weight[:-1].pow(2).sum()
+        value.backward()
+        return value
+
+    with torch.enable_grad():
+        optimizer.step(objective)
+    with torch.no_grad():
+        gate.linear.weight.copy_(weight[:-1].view(1, -1))
+        gate.linear.bias.copy_(weight[-1:])
+        alpha = torch.sigmoid(gate.linear(features)).squeeze(-1)
+        fit: Dict[str, Any] = {"gate_rows": len(target), "gate_weights": [round(float(w), 4) for w in weight]}
+        for name, vectors in (("wordpiece_mean", mean), ("vector", vector), ("gated", gate.mix(mean, vector, alpha))):
+            fit[f"{name}_cosine"] = float(nn.functional.cosine_similarity(vectors, target).mean())
+            fit[f"{name}_mrr"] = ranking.reciprocal_rank(vectors, target)
+        for k in sorted(set(n_contexts.tolist())):
+            fit[f"gate_alpha_{k}_contexts"] = round(float(alpha[n_contexts == k].mean()), 4)
+    return fit
+
+
+def _gate_rows(
+    model: BertramModel,
+    cache: Optional[ContextCache],
+    typos: Mapping[str, str],
+    targets: Mapping[str, torch.Tensor],
+    rng: random.Random,
+) -> Optional[Tuple[torch.Tensor, ...]]:
+    """The gate's inputs and targets: wordpiece means, the model's ungated vectors
+    [R, D], numbers of contexts read and of pieces [R], targets [R, D]; None without rows.
+
+    Groups of rows: the cache's words at each context count they have, then the typos."""
+    groups: List[Tuple[List[str], List[int], int, List[str]]] = []  # words, cache rows, k, words meant
+    for k in GATE_CONTEXT_COUNTS if cache is not None else ():
+        rows = [r for r, n in enumerate(cache.counts) if n >= k]
+        if rows:
+            words = [cache.words[r] for r in rows]
+            groups.append((words, rows, k, words))
+    if typos:
+        groups.append((sorted(typos), [], 0, [typos[t] for t in sorted(typos)]))
+    if not groups:
+        return None
+    parts: List[List[torch.Tensor]] = [[], [], [], []]
     with eval_mode(model), torch.inference_mode():
-        groups = []
-        if cache is not None and cache.words:
-            for k in GATE_CONTEXT_COUNTS:
-                rows = [r for r, n in enumerate(cache.counts) if n >= k]
-                if rows:
-                    words = [cache.words[r] for r in rows]
-                    groups.append((words, rows, k, words))
-        if typos:
-            groups.append((sorted(typos), [], 0, [typos[t] for t in sorted(typos)]))
-        for words, rows, k, meant in groups:
+        for words, rows, k, _ in groups:
             base = model.wordpiece_base(words)
             if k:
                 grouped, mask = _sample_contexts(cache, rows, (k, k), rng)
             else:
                 grouped, mask = group_contexts(None, torch.zeros(0), len(words), model.config.hidden_size, model.device)
             form = cache.form[rows] if rows and cache.form is not None else model.form_vectors(words, base)
-            means.append(base.mean)
-            vectors.append(model.combine(form, model.mimic(grouped, mask, base), mask.any(dim=1)))
-            contexts.append(mask.sum(dim=1))
-            pieces.append(base.n_pieces)
-            wanted.extend(targets[w] for w in meant)
-    if not means:
-        return {"gate_rows": 0}
-    mean, vector = torch.cat(means).float(), torch.cat(vectors).float()
-    features = model.wordpiece_gate.features(mean, vector, torch.cat(contexts), torch.cat(pieces))
-    target = torch.stack(list(wanted)).to(mean.device).float()
-    ranking = RankingLoss.for_model(model, 1.0)
-    gate = model.wordpiece_gate.linear
-    weight = torch.zeros(features.shape[1] + 1, device=mean.device, requires_grad=True)
-    optimizer = torch.optim.LBFGS([weight], max_iter=steps, line_search_fn="strong_wolfe")
-
-    def loss() -> torch.Tensor:
-        optimizer.zero_grad()
-        alpha = torch.sigmoid(features @ weight[:-1] + weight[-1])
-        value = ranking(model.wordpiece_gate.mix(mean, vector, alpha), target) + GATE_L2 * weight[:-1].pow(2).sum()
-        value.backward()
-        return value
-
-    with torch.enable_grad():
-        optimizer.step(loss)
-    with torch.no_grad():
-        gate.weight.copy_(weight[:-1].view(1, -1).to(gate.weight.dtype))
-        gate.bias.copy_(weight[-1:].to(gate.bias.dtype))
-        alpha = torch.sigmoid(features @ weight[:-1] + weight[-1])
-        fit: Dict[str, Any] = {"gate_rows": len(target), "gate_weights": [round(float(w), 4) for w in weight]}
-        gated = model.wordpiece_gate.mix(mean, vector, alpha)
-        for name, vectors in (("wordpiece_mean", mean), ("vector", vector), ("gated", gated)):
-            fit[f"{name}_cosine"] = float(nn.functional.cosine_similarity(vectors, target).mean())
-            fit[f"{name}_mrr"] = ranking.reciprocal_rank(vectors, target)
-        counts = torch.cat(contexts)
-        for k in sorted(set(counts.tolist())):
-            fit[f"gate_alpha_{k}_contexts"] = round(float(alpha[counts == k].mean()), 4)
-    return fit
+            vectors = model.combine(form, model.mimic(grouped, mask, base), mask.any(dim=1))
+            for part, value in zip(parts, (base.mean, vectors, mask.sum(dim=1), base.n_pieces)):
+                part.append(value)
+    mean, vector, n_contexts, n_pieces = (torch.cat(part) for part in parts)
+    target = torch.stack([targets[w] for _, _, _, meant in groups for w in meant]).to(mean.device)
+    return mean.float(), vector.float(), n_contexts, n_pieces, target.float()
 
 
 def _ridge_fit(linear: nn.Linear, inputs: torch.Tensor, target: torch.Tensor, ridge: float) -> None:

@@ -17,7 +17,7 @@ import random
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -26,7 +26,7 @@ from ..model.encoder import load_tokenizer, word_pieces
 from ..model.modeling_bertram import TRAINABLE_PARTS
 from ..util import resolve_encoder_path
 from .config import TrainingConfig
-from .metrics import mean_cosine, mimicking_cosine
+from .metrics import inferred_vectors, mean_cosine, mimicking_cosine
 from .misspellings import misspelled_copies, whole_vocabulary_words
 from .seeds import SeedStreams
 from .stages import (
@@ -235,10 +235,12 @@ def train_bertram(
     split_names = {"train": train_words, "validation": validation, "held_out": {**held_out, **nonce}}
     (output_dir / WORDS_NAME).write_text(json.dumps({k: sorted(v) for k, v in split_names.items()}), encoding="utf8")
     held_out_groups = _piece_groups(base.tokenizer, held_out)
+    split_rank = _SplitRank(RankingLoss.for_model(base, 1.0), held_out_groups["split"], targets)
     if held_out:  # the baseline: the mean of each held-out word's wordpieces
         wordpiece_mean = lambda words: mean_cosine(base.wordpiece_base(list(words)).mean, list(words), targets)  # noqa: E731
         log.write(stage="held_out", held_out_words=len(held_out), wordpiece_mean_cosine=wordpiece_mean(held_out),
-                  **_group_cosines(wordpiece_mean, held_out_groups))
+                  **_group_cosines(wordpiece_mean, held_out_groups),
+                  held_out_split_mrr=split_rank(lambda words: base.wordpiece_base(words).mean))
     if base.has_part("wordpiece"):
         fitted = fit_wordpiece_map(base, sorted(train_words), targets, config.wordpiece_ridge)
         log.write(stage="wordpiece", split_words=fitted, ridge=config.wordpiece_ridge)
@@ -270,6 +272,7 @@ def train_bertram(
             "held_out_words": len(held_out),
             "held_out_cosine": mimicking_cosine(model, held_out, targets) if held_out else None,
             **_group_cosines(partial(mimicking_cosine, model, targets=targets), held_out_groups),
+            "held_out_split_mrr": split_rank(lambda words: inferred_vectors(model, {w: held_out[w] for w in words})),
             **{
                 f"{name}_misspelled_cosine": _misspelled_cosine(model, typos, targets)
                 for name, typos in probes.items()
@@ -309,6 +312,21 @@ def _piece_groups(tokenizer, words: WordContexts) -> Dict[str, WordContexts]:
         "split": {w: c for w, c in words.items() if len(pieces[w]) > 1 and unknown not in pieces[w]},
         "whole": {w: c for w, c in words.items() if pieces[w] != [unknown] and len(pieces[w]) == 1},
     }
+
+
+class _SplitRank:
+    """Mean reciprocal rank of the held-out split words' targets among the whole-word
+    rows (`RankingLoss.reciprocal_rank`), for a function from words to vectors."""
+
+    def __init__(self, ranking: RankingLoss, words: WordContexts, targets: Mapping[str, torch.Tensor]) -> None:
+        self.ranking, self.words = ranking, sorted(words)
+        self.target = torch.stack([targets[w] for w in self.words]) if self.words else None
+
+    def __call__(self, vectors_of: Callable[[List[str]], torch.Tensor]) -> Optional[float]:
+        if not self.words:
+            return None
+        device = self.ranking.rows.device
+        return self.ranking.reciprocal_rank(vectors_of(self.words).to(device), self.target.to(device))
 
 
 def _group_cosines(score: Callable[[WordContexts], float], groups: Mapping[str, WordContexts]) -> Dict[str, Any]:
