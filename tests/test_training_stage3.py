@@ -1,24 +1,14 @@
 """Stage 3 ("add"): no target in the `form :` slot, stage 1's output map kept, the
 paper's ADD as the output, split words only."""
-import pytest
 import torch
 from safetensors.torch import load_file
+from test_training import SPLIT_WORDS, one_thread, read_log, small_config, synthetic_corpus  # noqa: F401
 
 from spacy_bertram.model import BertramModel, group_contexts
 from spacy_bertram.training import trainer as trainer_module
 from spacy_bertram.training.stages import StageConfig
-from spacy_bertram.training.trainer import train_bertram
 from spacy_bertram.training.targets import compute_targets
-
-from test_training import SPLIT_WORDS, read_log, small_config, synthetic_corpus
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from spacy_bertram.training.trainer import train_bertram
 
 
 def test_stage3_never_sees_a_words_own_row_in_the_form_slot(tiny_bert_path, tmp_path, monkeypatch):
