@@ -2,13 +2,14 @@
 paper's ADD as the output, split words only."""
 import torch
 from safetensors.torch import load_file
-from test_training import SPLIT_WORDS, one_thread, read_log, small_config, synthetic_corpus  # noqa: F401
 
 from spacy_bertram.model import BertramModel, group_contexts
 from spacy_bertram.training import trainer as trainer_module
 from spacy_bertram.training.stages import StageConfig
 from spacy_bertram.training.targets import compute_targets
 from spacy_bertram.training.trainer import train_bertram
+
+from test_training import SPLIT_WORDS, one_thread, read_log, small_config, synthetic_corpus  # noqa: F401
 
 
 def test_stage3_never_sees_a_words_own_row_in_the_form_slot(tiny_bert_path, tmp_path, monkeypatch):

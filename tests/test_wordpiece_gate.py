@@ -3,20 +3,15 @@ import json
 
 import pytest
 import torch
-from test_training import (  # noqa: F401
-    SPLIT_WORDS,
-    _context_model,
-    one_thread,
-    read_log,
-    small_config,
-    synthetic_corpus,
-    targets_cache,
-)
 
 from spacy_bertram.model import BertramModel
 from spacy_bertram.model.configuration_bertram import BertramArchitecture, BertramConfig
 from spacy_bertram.training.stages import encode_context_cache, fit_wordpiece_gate
 from spacy_bertram.training.trainer import train_bertram
+
+from test_training import (  # noqa: F401
+    SPLIT_WORDS, _context_model, one_thread, read_log, small_config, synthetic_corpus, targets_cache,
+)
 
 
 def _gated_pair(tiny_bert_path):
