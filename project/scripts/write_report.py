@@ -304,8 +304,9 @@ def main(
         f"# BERTRAM on a rarified {task} test set",
         "",
         f"Preset `{preset}`, BERTRAM mode `{mode}`. Written by `project/scripts/write_report.py` from the "
-        "outputs of the project's workflow (`all`, or `downstream` for each seed of the study); the `tiny` and `demo` presets train far less than the paper, "
-        "so their numbers show the workflow, not BERTRAM's full effect.",
+        "outputs of the project's workflow (`all`, or `downstream` for each seed of the study); the `tiny` "
+        "and `demo` presets train far less than the paper, so their numbers show the workflow, not BERTRAM's "
+        "full effect.",
         "",
     ]
     if train_config is not None:

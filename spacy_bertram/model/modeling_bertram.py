@@ -541,16 +541,27 @@ class BertramModel(nn.Module):
     ) -> torch.Tensor:
         """The final vectors [W, embedding_dim] from the form vectors (`form_vectors`)
         and each word's context states [W, K, hidden] + mask [W, K] (`group_contexts`):
-        the context part (`mimic`) and the form vector, combined per mode, and with
-        `config.wordpiece_gate` mixed with the wordpiece mean (`WordpieceGate`)."""
-        context = self.mimic(context_states, context_mask, base)
-        vectors = self.combine(form, context, context_mask.any(dim=1))
+        `ungated_vectors`, with `config.wordpiece_gate` mixed with the wordpiece mean
+        (`WordpieceGate`)."""
+        vectors = self.ungated_vectors(form, context_states, context_mask, base)
         if not self.has_part("wordpiece_gate"):
             return vectors
         mixed = self.wordpiece_gate(base.mean, vectors, context_mask.sum(dim=1), base.n_pieces)
         if base.whole is None:
             return mixed
         return torch.where(base.whole.unsqueeze(-1), base.mean, mixed)
+
+    def ungated_vectors(
+        self,
+        form: torch.Tensor,
+        context_states: torch.Tensor,
+        context_mask: torch.Tensor,
+        base: WordpieceBase,
+    ) -> torch.Tensor:
+        """The context part (`mimic`) and the form vector combined per mode (`combine`):
+        the final vectors of a model without the wordpiece gate, what the gate mixes."""
+        context = self.mimic(context_states, context_mask, base)
+        return self.combine(form, context, context_mask.any(dim=1))
 
     def encode_contexts(
         self, contexts: EncodedContexts, form: Optional[torch.Tensor] = None

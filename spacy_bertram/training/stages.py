@@ -337,7 +337,7 @@ def _gate_rows(
             else:
                 grouped, mask = group_contexts(None, torch.zeros(0), len(words), model.config.hidden_size, model.device)
             form = cache.form[rows] if rows and cache.form is not None else model.form_vectors(words, base)
-            vectors = model.combine(form, model.mimic(grouped, mask, base), mask.any(dim=1))
+            vectors = model.ungated_vectors(form, grouped, mask, base)
             for part, value in zip(parts, (base.mean, vectors, mask.sum(dim=1), base.n_pieces)):
                 part.append(value)
     mean, vector, n_contexts, n_pieces = (torch.cat(part) for part in parts)

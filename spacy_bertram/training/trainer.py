@@ -17,7 +17,7 @@ import random
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -234,13 +234,11 @@ def train_bertram(
     held_out = {w: c for w, c in held_out.items() if w in targets}
     split_names = {"train": train_words, "validation": validation, "held_out": {**held_out, **nonce}}
     (output_dir / WORDS_NAME).write_text(json.dumps({k: sorted(v) for k, v in split_names.items()}), encoding="utf8")
-    held_out_groups = _piece_groups(base.tokenizer, held_out)
-    split_rank = _SplitRank(RankingLoss.for_model(base, 1.0), held_out_groups["split"], targets)
+    held_out_scores = _HeldOutScores(held_out, _piece_groups(base.tokenizer, held_out), targets,
+                                     RankingLoss.for_model(base, 1.0))
     if held_out:  # the baseline: the mean of each held-out word's wordpieces
-        wordpiece_mean = lambda words: mean_cosine(base.wordpiece_base(list(words)).mean, list(words), targets)  # noqa: E731
-        log.write(stage="held_out", held_out_words=len(held_out), wordpiece_mean_cosine=wordpiece_mean(held_out),
-                  **_group_cosines(wordpiece_mean, held_out_groups),
-                  held_out_split_mrr=split_rank(lambda words: base.wordpiece_base(words).mean))
+        cosine, groups = held_out_scores(base.wordpiece_base(list(held_out)).mean)
+        log.write(stage="held_out", held_out_words=len(held_out), wordpiece_mean_cosine=cosine, **groups)
     if base.has_part("wordpiece"):
         fitted = fit_wordpiece_map(base, sorted(train_words), targets, config.wordpiece_ridge)
         log.write(stage="wordpiece", split_words=fitted, ridge=config.wordpiece_ridge)
@@ -263,6 +261,7 @@ def train_bertram(
 
     def summary(stage: str, model: BertramModel, started: float) -> Dict[str, Any]:
         """A trained model's held-out scores, logged after its stage."""
+        cosine, groups = held_out_scores(inferred_vectors(model, held_out) if held_out else None)
         record = {
             "stage": stage,
             "mode": model.config.mode,
@@ -270,9 +269,8 @@ def train_bertram(
             "validation_words": len(validation),
             "best_epoch": trainer.best_epoch.get(stage),
             "held_out_words": len(held_out),
-            "held_out_cosine": mimicking_cosine(model, held_out, targets) if held_out else None,
-            **_group_cosines(partial(mimicking_cosine, model, targets=targets), held_out_groups),
-            "held_out_split_mrr": split_rank(lambda words: inferred_vectors(model, {w: held_out[w] for w in words})),
+            "held_out_cosine": cosine,
+            **groups,
             **{
                 f"{name}_misspelled_cosine": _misspelled_cosine(model, typos, targets)
                 for name, typos in probes.items()
@@ -314,28 +312,37 @@ def _piece_groups(tokenizer, words: WordContexts) -> Dict[str, WordContexts]:
     }
 
 
-class _SplitRank:
-    """Mean reciprocal rank of the held-out split words' targets among the whole-word
-    rows (`RankingLoss.reciprocal_rank`), for a function from words to vectors."""
+class _HeldOutScores:
+    """The held-out words' scores of one set of vectors: the mean cosine to the targets,
+    per piece group (`_piece_groups`) too, and the rank of the split words' targets among
+    the whole-word rows (`RankingLoss.reciprocal_rank`). One inference serves them all."""
 
-    def __init__(self, ranking: RankingLoss, words: WordContexts, targets: Mapping[str, torch.Tensor]) -> None:
-        self.ranking, self.words = ranking, sorted(words)
-        self.target = torch.stack([targets[w] for w in self.words]) if self.words else None
+    def __init__(
+        self,
+        held_out: WordContexts,
+        groups: Mapping[str, WordContexts],
+        targets: Mapping[str, torch.Tensor],
+        ranking: RankingLoss,
+    ) -> None:
+        self.words, self.groups, self.targets, self.ranking = list(held_out), groups, targets, ranking
 
-    def __call__(self, vectors_of: Callable[[List[str]], torch.Tensor]) -> Optional[float]:
-        if not self.words:
-            return None
-        device = self.ranking.rows.device
-        return self.ranking.reciprocal_rank(vectors_of(self.words).to(device), self.target.to(device))
-
-
-def _group_cosines(score: Callable[[WordContexts], float], groups: Mapping[str, WordContexts]) -> Dict[str, Any]:
-    """`held_out_{group}_words` and `held_out_{group}_cosine` (`score` of the group) per group."""
-    record: Dict[str, Any] = {}
-    for name, words in groups.items():
-        record[f"held_out_{name}_words"] = len(words)
-        record[f"held_out_{name}_cosine"] = score(words) if words else None
-    return record
+    def __call__(self, vectors: Optional[torch.Tensor]) -> Tuple[Optional[float], Dict[str, Any]]:
+        """(mean cosine of all, a record of `held_out_{group}_words`, `held_out_{group}_cosine`
+        and `held_out_split_mrr`) for the vectors [W, D] of the held-out words in order."""
+        row = {word: i for i, word in enumerate(self.words)}
+        record: Dict[str, Any] = {}
+        for name, words in self.groups.items():
+            rows = [row[w] for w in words]
+            record[f"held_out_{name}_words"] = len(rows)
+            record[f"held_out_{name}_cosine"] = mean_cosine(vectors[rows], list(words), self.targets) if rows else None
+        split = list(self.groups["split"])
+        record["held_out_split_mrr"] = None
+        if split:
+            device = self.ranking.rows.device
+            predicted = vectors[[row[w] for w in split]].to(device)
+            target = torch.stack([self.targets[w] for w in split]).to(device)
+            record["held_out_split_mrr"] = self.ranking.reciprocal_rank(predicted, target)
+        return (mean_cosine(vectors, self.words, self.targets) if self.words else None), record
 
 
 def _misspelled_cosine(model: BertramModel, typos: Mapping[str, str], targets: Mapping[str, torch.Tensor]) -> float:
@@ -370,8 +377,9 @@ class _StageRunner:
         fresh = self.misspellings(base, sample, seeds("validation misspellings"), per_word=1) if self.typos else {}
         self.validation_typos = {t: w for t, w in fresh.items() if t not in self.typos}
 
-    def _model(self, mode: str) -> BertramModel:
-        config = dataclasses.replace(self.base.config, mode=mode)
+    def _model(self, mode: str, **settings: Any) -> BertramModel:
+        """An untrained model like the base one, in `mode`, with other `settings` of its config."""
+        config = dataclasses.replace(self.base.config, mode=mode, **settings)
         model = BertramModel(config, self.base.ngram_vocab, self.base.encoder, self.base.tokenizer)
         if model.has_part("wordpiece"):  # fitted once, frozen in every stage
             model.load_parts(self.base, ["wordpiece"])
@@ -518,9 +526,7 @@ class _StageRunner:
     def gated(self, model: BertramModel, seed: int) -> BertramModel:
         """`model` with a wordpiece gate, fitted (`fit_wordpiece_gate`) on the validation
         words the tokenizer splits and on the validation misspellings."""
-        config = dataclasses.replace(model.config, wordpiece_gate=True)
-        gated = BertramModel(config, self.base.ngram_vocab, self.base.encoder, self.base.tokenizer)
-        gated = gated.to(self.base.device)
+        gated = self._model(model.config.mode, wordpiece_gate=True)
         gated.load_parts(model, [part for part in TRAINABLE_PARTS if model.has_part(part)])
         split = splits_word(self.base.tokenizer)
         words = {w: c for w, c in self.validation.items() if split(w)}
