@@ -155,6 +155,17 @@ def test_paired_bootstrap_matches_exact_enumeration():
     assert (identical.delta, identical.p_value) == (0.0, 1.0)
 
 
+def test_paired_bootstrap_takes_real_valued_scores():
+    """Per-instance cosines, not only correctness: the same test on their differences."""
+    a = [0.9, 0.5, 0.7, 0.2]
+    b = [0.4, 0.5, 0.2, 0.7]
+    diff = numpy.array(a) - numpy.array(b)  # [0.5, 0, 0.5, -0.5], delta = 0.125
+    exact = numpy.mean([abs(diff[list(idx)].mean() - 0.125) >= 0.125 for idx in product(range(4), repeat=4)])
+    result = paired_bootstrap(a, b, samples=40000, seed=1)
+    assert result.delta == pytest.approx(0.125)
+    assert result.p_value == pytest.approx(exact, abs=0.01)
+
+
 @Language.component("test_cue_cats")
 def _cue_cats(doc):
     """Positive when a positive cue word is present: a deterministic stand-in classifier."""

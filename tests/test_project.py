@@ -228,11 +228,12 @@ def test_report_mimicking_table_has_a_wordpiece_mean_row_and_split_words_apart(t
          "held_out_split_mrr": 0.25},
         {"stage": "combined", "mode": "add", "train_words": 50, "held_out_words": 10, "held_out_cosine": 0.93,
          "held_out_split_words": 3, "held_out_split_cosine": 0.75, "held_out_split_mrr": 0.5, "held_out_whole_words": 7,
-         "held_out_whole_cosine": 1.0, "held_out_misspelled_cosine": 0.3, "seconds": 4.0},
+         "held_out_whole_cosine": 1.0, "held_out_misspelled_cosine": 0.3, "seconds": 4.0,
+         "held_out_split_cosine_p": 0.0123, "held_out_split_mrr_p": 0.5},
     ])
     text = "\n".join(module.mimicking_section(log))
     assert "| mean of wordpieces | – | – | 10 | 0.900 | 0.600 | 0.250 | 1.000 | 0.145 | – | – |" in text
-    assert "| combined | add | 50 | 10 | 0.930 | 0.750 | 0.500 | 1.000 | 0.300 | – | 4 |" in text
+    assert "| combined | add | 50 | 10 | 0.930 | 0.750 (p 0.012) | 0.500 (p 0.500) | 1.000 | 0.300 | – | 4 |" in text
     assert "splits 3" in text and "keeps 7 whole" in text
 
 

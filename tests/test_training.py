@@ -151,6 +151,17 @@ def test_training_words_are_the_words_the_tokenizer_splits(tiny_bert_path):
         select_training_words({w: ["a ."] for w in WHOLE_WORDS}, residual, tokenizer)
 
 
+def test_held_out_and_validation_words_take_split_words_at_their_share(tiny_bert_path):
+    """Without the residual, whole words train too; split words, the kind the model
+    serves, are held out and validated on at their share, whatever the seed."""
+    tokenizer = load_tokenizer(tiny_bert_path)
+    for seed in range(5):
+        config = small_config(wordpiece_residual=False, held_out=10, validation=10, seed=seed)
+        train, validation, held = select_training_words(synthetic_corpus(), config, tokenizer)
+        assert sum(w in SPLIT_WORDS for w in held) == round(10 * len(SPLIT_WORDS) / len(TARGET_WORDS))
+        assert sum(w in SPLIT_WORDS for w in validation) == round(10 * (len(SPLIT_WORDS) - 7) / 20)
+
+
 def test_each_stage_ends_on_its_best_validation_epoch(trained, tiny_bert_path, targets_cache):
     log = read_log(trained)
     from spacy_bertram.training.trainer import _StageRunner

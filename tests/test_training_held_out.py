@@ -46,6 +46,34 @@ def test_held_out_cosines_come_per_split_and_whole_words_beside_the_wordpiece_me
     assert all(r["held_out_split_cosine"] is not None for r in stages)
     # the rank of the split words' targets among the whole-word rows, the mean's too
     assert all(0.0 < r["held_out_split_mrr"] <= 1.0 for r in [baseline, *stages])
+    # each stage's split-word scores tested against the mean's; the mean's own record has no test
+    assert all(0.0 <= r[f"held_out_split_{k}_p"] <= 1.0 for r in stages for k in ("cosine", "mrr"))
+    assert "held_out_split_cosine_p" not in baseline
+
+
+def test_held_out_split_scores_are_tested_against_the_wordpiece_mean():
+    """Per split word cosines and reciprocal ranks, paired with the mean's."""
+    import torch
+
+    from spacy_bertram.training.stages import RankingLoss
+    from spacy_bertram.training.trainer import _HeldOutScores
+
+    torch.manual_seed(0)
+    rows = torch.nn.functional.normalize(torch.randn(50, 8), dim=-1)
+    words = [f"w{i}" for i in range(12)]
+    targets = {w: rows[i] + 0.01 * torch.randn(8) for i, w in enumerate(words)}
+    held_out = {w: ["c"] for w in words}
+    groups = {"split": {w: ["c"] for w in words[:10]}, "whole": {w: ["c"] for w in words[10:]}}
+    noise = torch.randn(12, 8)
+    scores = _HeldOutScores(held_out, groups, targets, RankingLoss(rows, 1.0), wordpiece_mean=noise)
+    _, same = scores(noise)
+    assert same["held_out_split_cosine_p"] == 1.0 and same["held_out_split_mrr_p"] == 1.0
+    exact = torch.stack([targets[w] for w in words])
+    cosine, better = scores(exact)
+    assert cosine == pytest.approx(1.0) and better["held_out_split_mrr"] == pytest.approx(1.0)
+    assert better["held_out_split_cosine_p"] < 0.01 and better["held_out_split_words"] == 10
+    _, baseline = scores(noise, against_mean=False)
+    assert "held_out_split_mrr_p" not in baseline
 
 
 def test_the_nonce_test_gets_frequent_whole_words_never_trained_on(tiny_bert_path, tmp_path, monkeypatch):

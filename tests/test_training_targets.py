@@ -188,3 +188,32 @@ def test_roberta_targets_use_in_sentence_pieces(tiny_roberta_path):
     assert tokenizer.convert_ids_to_tokens(ids)[0].startswith("Ġ")
     targets = compute_targets(encoder, tokenizer, ["movie", "moviegoers"], ota=OtaConfig(steps=3))
     assert set(targets) == {"movie", "moviegoers"} and targets["moviegoers"].shape == (32,)
+
+
+def test_stratified_sample_keeps_the_scarce_kind_at_its_share():
+    counts = {f"w{i}": 200 for i in range(100)}
+    counts.update({f"split{i}": 200 for i in range(10)})
+    store = _FakeStore(counts, {w: [f"{w} here"] for w in counts})
+    is_split = lambda w: w.startswith("split")  # noqa: E731
+    plain = read_training_words(store, min_count=100, max_words=20, seed=0)
+    stratified = read_training_words(
+        store, min_count=100, max_words=20, seed=0, stratum=is_split, stratum_share=0.5
+    )
+    assert len(stratified) == 20 and sum(map(is_split, stratified)) == 10  # all ten, fewer than half
+    assert sum(map(is_split, plain)) < 10
+    quarter = read_training_words(store, min_count=100, max_words=20, seed=0, stratum=is_split, stratum_share=0.25)
+    assert sum(map(is_split, quarter)) == 5
+    with pytest.raises(ValueError, match="stratum_share"):
+        read_training_words(store, min_count=100, max_words=20, stratum=is_split, stratum_share=1.5)
+
+
+def test_stratified_held_out_takes_each_kind_at_its_share():
+    data = {f"w{i:02d}": ["c"] for i in range(90)}
+    data.update({f"split{i}": ["c"] for i in range(10)})
+    is_split = lambda w: w.startswith("split")  # noqa: E731
+    for seed in range(5):
+        train, held = split_held_out(data, 0.2, seed=seed, stratum=is_split)
+        assert len(held) == 20 and sum(map(is_split, held)) == 2
+        assert not set(train) & set(held) and set(train) | set(held) == set(data)
+    all_split = {w: c for w, c in data.items() if is_split(w)}
+    assert split_held_out(all_split, 3, seed=1, stratum=is_split) == split_held_out(all_split, 3, seed=1)

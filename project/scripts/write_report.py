@@ -219,13 +219,14 @@ def mimicking_section(log_path: Path) -> List[str]:
             "their own embedding row, which the mean of wordpieces and a model that keeps whole words give "
             "exactly); the split words are the ones that show what BERTRAM adds. For them the table also "
             "gives the mean reciprocal rank of the target among the encoder's whole-word rows (the ranking "
-            "objective's measure).",
+            "objective's measure), and p: a two-sided paired bootstrap over the split words against the "
+            "mean of wordpieces.",
             "",
         ]
     rows = [
-        [r["stage"], r["mode"], r["train_words"], r["held_out_words"]]
-        + [_cosine(r.get(k)) for k in ("held_out_cosine", "held_out_split_cosine", "held_out_split_mrr",
-                                        "held_out_whole_cosine", "held_out_misspelled_cosine",
+        [r["stage"], r["mode"], r["train_words"], r["held_out_words"], _cosine(r.get("held_out_cosine"))]
+        + [_with_p(r.get(k), r.get(f"{k}_p")) for k in ("held_out_split_cosine", "held_out_split_mrr")]
+        + [_cosine(r.get(k)) for k in ("held_out_whole_cosine", "held_out_misspelled_cosine",
                                         "known_misspelled_cosine")]
         + [f"{r['seconds']:.0f}"]
         for r in stages
@@ -274,6 +275,11 @@ def copy_plots(report_path: Path, output_dir: Path, prefix: str) -> List[str]:
 
 def _cosine(value: Optional[float]) -> str:
     return "–" if value is None else f"{value:.3f}"
+
+
+def _with_p(value: Optional[float], p_value: Optional[float]) -> str:
+    """A score, with its p-value against the baseline when there is one."""
+    return _cosine(value) if p_value is None else f"{_cosine(value)} (p {p_value:.3f})"
 
 
 def main(

@@ -1,7 +1,8 @@
 """Significance tests between two systems scored on the same test instances.
 
-Both tests take per-instance correctness (booleans, same order for both systems) and
-are two-sided. The paired bootstrap resamples instances and asks how often the
+Both tests are two-sided and take one value per instance, in the same order for both
+systems: McNemar's correctness (booleans), the bootstrap any per-instance score
+(correctness as 0/1, or a cosine). The paired bootstrap resamples instances and asks how often the
 resampled difference lies at least as far from the observed one as the observed one
 lies from zero (the bootstrap distribution shifted to the null); McNemar's exact test
 is a binomial test on the instances where exactly one system is right. `holm` adjusts
@@ -16,7 +17,8 @@ import numpy
 
 @dataclass(frozen=True)
 class BootstrapResult:
-    """Accuracy difference A - B and the two-sided p-value that it is not zero."""
+    """Mean score difference A - B (accuracy for correctness) and the two-sided p-value
+    that it is not zero."""
 
     delta: float
     p_value: float
@@ -32,12 +34,12 @@ class McNemarResult:
     p_value: float
 
 
-def _paired(correct_a: Sequence[bool], correct_b: Sequence[bool]):
-    a = numpy.asarray(correct_a, dtype=bool)
-    b = numpy.asarray(correct_b, dtype=bool)
+def _paired(values_a: Sequence, values_b: Sequence, dtype: type):
+    a = numpy.asarray(values_a, dtype=dtype)
+    b = numpy.asarray(values_b, dtype=dtype)
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(
-            f"Both systems need one correctness value per instance of the same test set, "
+            f"Both systems need one value per instance of the same test set, "
             f"got {a.shape} and {b.shape}."
         )
     if not len(a):
@@ -46,14 +48,15 @@ def _paired(correct_a: Sequence[bool], correct_b: Sequence[bool]):
 
 
 def paired_bootstrap(
-    correct_a: Sequence[bool], correct_b: Sequence[bool], samples: int = 10000, seed: int = 0
+    scores_a: Sequence[float], scores_b: Sequence[float], samples: int = 10000, seed: int = 0
 ) -> BootstrapResult:
-    """p = share of resamples whose difference is at least |delta| away from delta.
+    """p = share of resamples whose mean difference is at least |delta| away from delta.
 
+    Scores are per instance (correctness as booleans, or e.g. a cosine to a target).
     `>=`, so two systems that agree everywhere (every difference 0) get p = 1, not 0.
     """
-    a, b = _paired(correct_a, correct_b)
-    diff = a.astype(float) - b.astype(float)
+    a, b = _paired(scores_a, scores_b, float)
+    diff = a - b
     delta = float(diff.mean())
     rng = numpy.random.default_rng(seed)
     indices = rng.integers(0, len(diff), size=(samples, len(diff)))
@@ -64,7 +67,7 @@ def paired_bootstrap(
 
 def mcnemar_exact(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> McNemarResult:
     """Two-sided exact binomial test (p = 1/2) on the discordant instances."""
-    a, b = _paired(correct_a, correct_b)
+    a, b = _paired(correct_a, correct_b, bool)
     only_a = int(numpy.sum(a & ~b))
     only_b = int(numpy.sum(~a & b))
     n = only_a + only_b

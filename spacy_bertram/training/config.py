@@ -47,6 +47,12 @@ class TrainingConfig:
         None,
         help="A seeded sample of this many training words; none: all.",
     )
+    split_share: Optional[float] = setting(
+        None,
+        help="With max_words, the share of the sample kept for words the tokenizer splits (all of "
+        "them if fewer qualify); none: a plain sample. Held-out and validation words are drawn from "
+        "split and whole words in the same proportion either way.",
+    )
     max_contexts: int = setting(32, help="Contexts kept per word, in training and in the saved model.")
     min_contexts_per_step: int = setting(
         4, help="Fewest contexts sampled per word and step (at most max_contexts)."
@@ -92,6 +98,8 @@ class TrainingConfig:
                 setattr(self, name, kind(**value))
         if self.form_misspellings < 0:
             raise ValueError(f"TrainingConfig.form_misspellings must be >= 0, got {self.form_misspellings}.")
+        if self.split_share is not None and not 0 <= self.split_share <= 1:
+            raise ValueError(f"TrainingConfig.split_share must be in [0, 1] or none, got {self.split_share}.")
         if self.ranking_weight < 0:
             raise ValueError(f"TrainingConfig.ranking_weight must be >= 0, got {self.ranking_weight}.")
         if self.wordpiece_ridge <= 0:

@@ -97,10 +97,14 @@ class RankingLoss:
         label = torch.full((len(logits),), logits.shape[1] - 1, dtype=torch.long, device=logits.device)
         return self.weight * nn.functional.cross_entropy(logits, label)
 
-    def reciprocal_rank(self, predicted: torch.Tensor, target: torch.Tensor) -> float:
-        """Mean reciprocal rank of each target among the rows (ties count for it)."""
+    def reciprocal_ranks(self, predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Each target's reciprocal rank [N] among the rows and itself (ties count for it)."""
         logits = self.logits(predicted, target)
-        return float((1.0 / (1 + (logits[:, :-1] > logits[:, -1:]).sum(dim=1)).float()).mean())
+        return 1.0 / (1 + (logits[:, :-1] > logits[:, -1:]).sum(dim=1)).float()
+
+    def reciprocal_rank(self, predicted: torch.Tensor, target: torch.Tensor) -> float:
+        """Mean reciprocal rank of the targets (`reciprocal_ranks`)."""
+        return float(self.reciprocal_ranks(predicted, target).mean())
 
 
 def encode_context_cache(

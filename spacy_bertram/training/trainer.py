@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, T
 
 import torch
 
+from ..evaluation.significance import paired_bootstrap
 from ..model import BertramModel, NgramVocab
 from ..model.encoder import load_tokenizer, word_pieces
 from ..model.modeling_bertram import TRAINABLE_PARTS
@@ -113,11 +114,14 @@ def select_training_words(
     With the model's wordpiece residual, only words the tokenizer splits qualify: a
     word kept whole has its own row, which is its target, as its base, so the form
     vector in the `form :` slot would hold the answer; training, validation and
-    held-out words are all split words, as the rare words the model serves are.
+    held-out words are all split words, as the rare words the model serves are. Without
+    it, `config.split_share` keeps a share of a sampled store's words for split words, and
+    held-out and validation words take split and whole words in proportion.
     """
     model = config.model
     seeds = SeedStreams(config.seed)
-    keep = splits_word(tokenizer) if model.wordpiece_residual else None
+    splits = splits_word(tokenizer)
+    keep = splits if model.wordpiece_residual else None
     if isinstance(words_source, Mapping):
         words_contexts = {
             w.lower(): list(c)[: config.max_contexts]
@@ -137,9 +141,16 @@ def select_training_words(
             max_contexts=config.max_contexts,
             seed=seeds("word sample"),
             keep=keep,
+            stratum=splits,
+            stratum_share=config.split_share,
         )
-    train_words, held_out = split_held_out(words_contexts, config.held_out, seed=seeds("held-out words"))
-    train_words, validation = split_held_out(train_words, config.validation, seed=seeds("validation words"))
+    # split words, the kind the model serves, are held out at their share
+    train_words, held_out = split_held_out(
+        words_contexts, config.held_out, seed=seeds("held-out words"), stratum=splits
+    )
+    train_words, validation = split_held_out(
+        train_words, config.validation, seed=seeds("validation words"), stratum=splits
+    )
     return train_words, validation, held_out
 
 
@@ -234,10 +245,12 @@ def train_bertram(
     held_out = {w: c for w, c in held_out.items() if w in targets}
     split_names = {"train": train_words, "validation": validation, "held_out": {**held_out, **nonce}}
     (output_dir / WORDS_NAME).write_text(json.dumps({k: sorted(v) for k, v in split_names.items()}), encoding="utf8")
+    # the baseline: the mean of each held-out word's wordpieces
+    wordpiece_mean = base.wordpiece_base(list(held_out)).mean if held_out else None
     held_out_scores = _HeldOutScores(held_out, _piece_groups(base.tokenizer, held_out), targets,
-                                     RankingLoss.for_model(base, 1.0))
-    if held_out:  # the baseline: the mean of each held-out word's wordpieces
-        cosine, groups = held_out_scores(base.wordpiece_base(list(held_out)).mean)
+                                     RankingLoss.for_model(base, 1.0), wordpiece_mean)
+    if held_out:
+        cosine, groups = held_out_scores(wordpiece_mean, against_mean=False)
         log.write(stage="held_out", held_out_words=len(held_out), wordpiece_mean_cosine=cosine, **groups)
     if base.has_part("wordpiece"):
         fitted = fit_wordpiece_map(base, sorted(train_words), targets, config.wordpiece_ridge)
@@ -262,7 +275,7 @@ def train_bertram(
     def summary(stage: str, model: BertramModel, started: float) -> Dict[str, Any]:
         """A trained model's held-out scores, logged after its stage."""
         cosine, groups = held_out_scores(inferred_vectors(model, held_out) if held_out else None)
-        record = {
+        record: Dict[str, Any] = {
             "stage": stage,
             "mode": model.config.mode,
             "train_words": len(train_words),
@@ -315,7 +328,9 @@ def _piece_groups(tokenizer, words: WordContexts) -> Dict[str, WordContexts]:
 class _HeldOutScores:
     """The held-out words' scores of one set of vectors: the mean cosine to the targets,
     per piece group (`_piece_groups`) too, and the rank of the split words' targets among
-    the whole-word rows (`RankingLoss.reciprocal_rank`). One inference serves them all."""
+    the whole-word rows (`RankingLoss.reciprocal_ranks`). On split words each score is
+    also tested against the wordpiece mean's (two-sided paired bootstrap over words).
+    One inference serves them all."""
 
     def __init__(
         self,
@@ -323,26 +338,43 @@ class _HeldOutScores:
         groups: Mapping[str, WordContexts],
         targets: Mapping[str, torch.Tensor],
         ranking: RankingLoss,
+        wordpiece_mean: Optional[torch.Tensor],
     ) -> None:
         self.words, self.groups, self.targets, self.ranking = list(held_out), groups, targets, ranking
+        self.row = {word: i for i, word in enumerate(self.words)}
+        self.split = list(groups["split"])
+        self.mean_split = self._split_scores(wordpiece_mean) if self.split else None
 
-    def __call__(self, vectors: Optional[torch.Tensor]) -> Tuple[Optional[float], Dict[str, Any]]:
-        """(mean cosine of all, a record of `held_out_{group}_words`, `held_out_{group}_cosine`
-        and `held_out_split_mrr`) for the vectors [W, D] of the held-out words in order."""
-        row = {word: i for i, word in enumerate(self.words)}
+    def _split_scores(self, vectors: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Per split word: the cosine to its target and its target's reciprocal rank."""
+        device = self.ranking.rows.device
+        predicted = vectors[[self.row[w] for w in self.split]].float().to(device)
+        target = torch.stack([torch.as_tensor(self.targets[w]) for w in self.split]).float().to(device)
+        cosines = torch.nn.functional.cosine_similarity(predicted, target, dim=1)
+        return cosines.cpu(), self.ranking.reciprocal_ranks(predicted, target).cpu()
+
+    def __call__(
+        self, vectors: Optional[torch.Tensor], against_mean: bool = True
+    ) -> Tuple[Optional[float], Dict[str, Any]]:
+        """(mean cosine of all, a record of `held_out_{group}_words`, `held_out_{group}_cosine`,
+        `held_out_split_mrr` and, `against_mean`, `held_out_split_{cosine,mrr}_p`) for the
+        vectors [W, D] of the held-out words in order."""
+        if vectors is None or not self.words:
+            return None, {}
         record: Dict[str, Any] = {}
         for name, words in self.groups.items():
-            rows = [row[w] for w in words]
+            rows = [self.row[w] for w in words]
             record[f"held_out_{name}_words"] = len(rows)
             record[f"held_out_{name}_cosine"] = mean_cosine(vectors[rows], list(words), self.targets) if rows else None
-        split = list(self.groups["split"])
         record["held_out_split_mrr"] = None
-        if split:
-            device = self.ranking.rows.device
-            predicted = vectors[[row[w] for w in split]].to(device)
-            target = torch.stack([self.targets[w] for w in split]).to(device)
-            record["held_out_split_mrr"] = self.ranking.reciprocal_rank(predicted, target)
-        return (mean_cosine(vectors, self.words, self.targets) if self.words else None), record
+        if self.split:
+            cosines, ranks = self._split_scores(vectors)
+            record["held_out_split_mrr"] = float(ranks.mean())
+            if against_mean:
+                mean_cosines, mean_ranks = self.mean_split
+                record["held_out_split_cosine_p"] = paired_bootstrap(cosines.tolist(), mean_cosines.tolist()).p_value
+                record["held_out_split_mrr_p"] = paired_bootstrap(ranks.tolist(), mean_ranks.tolist()).p_value
+        return mean_cosine(vectors, self.words, self.targets), record
 
 
 def _misspelled_cosine(model: BertramModel, typos: Mapping[str, str], targets: Mapping[str, torch.Tensor]) -> float:

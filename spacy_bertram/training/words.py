@@ -63,6 +63,8 @@ def read_training_words(
     min_contexts: int = 1,
     seed: int = 0,
     keep: Optional[Callable[[str], bool]] = None,
+    stratum: Optional[Callable[[str], bool]] = None,
+    stratum_share: Optional[float] = None,
 ) -> WordContexts:
     """Frequent words and up to `max_contexts` contexts each, from a store or a TSV file.
 
@@ -73,11 +75,15 @@ def read_training_words(
     sampling (the trainer keeps only words the tokenizer splits: a word kept whole sits
     at its own row, which is its target). With `max_words`, a seeded random sample is
     kept, so training sees frequent words of every frequency band, not only function
-    words.
+    words; with `stratum` and `stratum_share` too, the words in the stratum (the
+    trainer's: words the tokenizer splits) fill up to that share of the sample, the
+    others the rest, so a scarce kind of word is not left to chance.
     The result is sorted by word, so the same inputs always give the same order.
     """
     if max_words is not None and max_words < 1:
         raise ValueError(f"max_words must be positive or None, got {max_words}.")
+    if stratum_share is not None and not 0 <= stratum_share <= 1:
+        raise ValueError(f"stratum_share must be in [0, 1] or None, got {stratum_share}.")
     if hasattr(source, "contexts_many"):
         words, contexts = _from_store(source, min_count), None
         store = source
@@ -100,12 +106,14 @@ def read_training_words(
                     min_contexts=min_contexts,
                     seed=seed,
                     keep=keep,
+                    stratum=stratum,
+                    stratum_share=stratum_share,
                 )
         words, contexts = _from_tsv(path, min_contexts)
         store = None
     words = sorted({w for w in words if keep is None or keep(w)})
     if max_words is not None and len(words) > max_words:
-        words = sorted(random.Random(seed).sample(words, max_words))
+        words = _sample(words, max_words, seed, stratum, stratum_share)
     if store is not None:
         contexts = store.contexts_many(words, limit=max_contexts)
     result: WordContexts = {}
@@ -124,10 +132,37 @@ def read_training_words(
     return result
 
 
+def _sample(
+    words: List[str],
+    size: int,
+    seed: int,
+    stratum: Optional[Callable[[str], bool]],
+    share: Optional[float],
+) -> List[str]:
+    """A seeded sample of `size` sorted words; with a `stratum` and its `share`, the
+    stratum's words fill up to that share of it (all of them if fewer), others the rest."""
+    rng = random.Random(seed)
+    if stratum is None or share is None:
+        return sorted(rng.sample(words, size))
+    inside = [w for w in words if stratum(w)]
+    outside = [w for w in words if not stratum(w)]
+    n_inside = min(len(inside), round(share * size))
+    n_outside = min(len(outside), size - n_inside)
+    n_inside = min(len(inside), size - n_outside)  # the other kind may be short too
+    return sorted(rng.sample(inside, n_inside) + rng.sample(outside, n_outside))
+
+
 def split_held_out(
-    words_contexts: WordContexts, held_out: Union[int, float], seed: int = 0
+    words_contexts: WordContexts,
+    held_out: Union[int, float],
+    seed: int = 0,
+    stratum: Optional[Callable[[str], bool]] = None,
 ) -> Tuple[WordContexts, WordContexts]:
-    """Split off held-out words (a count, or a fraction in (0, 1)) for evaluation."""
+    """Split off held-out words (a count, or a fraction in (0, 1)) for evaluation.
+
+    With a `stratum` predicate, the words in it and the others are held out in the
+    same proportion (to rounding), so a scarce kind of word is held out at its share.
+    """
     words = sorted(words_contexts)
     n = int(round(held_out * len(words))) if isinstance(held_out, float) and held_out < 1 else int(held_out)
     if n < 0 or n >= len(words):
@@ -135,7 +170,14 @@ def split_held_out(
             f"held_out={held_out} leaves no training words out of {len(words)}; "
             "use a smaller held-out count or fraction."
         )
-    chosen = set(random.Random(seed).sample(words, n))
+    rng = random.Random(seed)
+    if stratum is None:
+        chosen = set(rng.sample(words, n))
+    else:
+        inside = [w for w in words if stratum(w)]
+        outside = [w for w in words if not stratum(w)]
+        n_outside = min(len(outside), n - min(len(inside), round(n * len(inside) / len(words))))
+        chosen = set(rng.sample(inside, n - n_outside) + rng.sample(outside, n_outside))
     train = {w: words_contexts[w] for w in words if w not in chosen}
     held = {w: words_contexts[w] for w in words if w in chosen}
     return train, held
