@@ -341,6 +341,33 @@ def test_cli_trains_from_a_tsv_file(tiny_bert_path, tmp_path):
     assert result.exit_code == 0, result.output
     assert BertramModel.from_pretrained(out).config.mode == "form"
     assert len(epoch_losses(read_log(out), "form")) == 2
+    # the same folder with other settings: refused, or with --restart trained anew
+    again = [*args[:-1], "--form-epochs", "1", "--no-progress"]
+    refused = CliRunner().invoke(train_app(), again)
+    assert refused.exit_code != 0 and "--restart" in str(refused.exception)
+    restarted = CliRunner().invoke(train_app(), [*again, "--restart"])
+    assert restarted.exit_code == 0, restarted.output
+    assert len(epoch_losses(read_log(out), "form")) == 1
+
+
+def test_restart_clears_a_run_with_other_settings_and_keeps_the_rest(tiny_bert_path, tmp_path, targets_cache):
+    """A restarted run ends as a fresh one would; the folder's other files stay."""
+    def run(folder, seed, restart=False):
+        config = small_config(mode="form", seed=seed)
+        train_bertram(tiny_bert_path, synthetic_corpus(), folder, config, cache_dir=targets_cache,
+                      show_progress=False, restart=restart)
+        return load_file(str(folder / "model.safetensors"))["form.embedding.weight"]
+
+    folder = tmp_path / "run"
+    first = run(folder, 0)
+    (folder / "notes.txt").write_text("mine")
+    (folder / "stage3-add").mkdir()  # a stage folder of another mode, from an older run
+    (folder / "stage3-add" / "stage.json").write_text("{}")
+    restarted = run(folder, 1, restart=True)
+    assert torch.equal(restarted, run(tmp_path / "fresh", 1)) and not torch.equal(restarted, first)
+    assert (folder / "notes.txt").read_text() == "mine" and not (folder / "stage3-add").exists()
+    assert json.loads((folder / "training_config.json").read_text())["seed"] == 1
+    assert [r["stage"] for r in read_log(folder)].count("form") == [r["stage"] for r in read_log(tmp_path / "fresh")].count("form")
 
 
 def test_output_map_warm_start_fits_the_cache(tiny_bert_path):

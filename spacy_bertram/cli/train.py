@@ -25,11 +25,14 @@ def train_command(
         "auto", help="GPU id as for `spacy train --gpu-id` (-1: CPU), or cpu, cuda:1; auto: the GPU when there is one."
     ),
     progress: bool = typer.Option(True, help="Show progress bars."),
+    restart: bool = typer.Option(
+        False, help="If OUTPUT holds a run with other settings, remove its files (not the target cache) and start over."
+    ),
     **settings,
 ) -> None:
     """Train BERTRAM (targets, then context, form and combined stages); re-runs resume."""
     from ..training import train_bertram
 
     config = TRAINING_OPTIONS.build(settings)
-    folder = train_bertram(encoder, words, output, config, device=device, show_progress=progress)
+    folder = train_bertram(encoder, words, output, config, device=device, show_progress=progress, restart=restart)
     typer.echo(f"Saved the BERTRAM model to {folder} (log: {folder / 'training_log.jsonl'}).")

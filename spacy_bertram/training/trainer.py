@@ -14,6 +14,7 @@ Layout of the output folder:
 import dataclasses
 import json
 import random
+import shutil
 import time
 from functools import partial
 from pathlib import Path
@@ -23,8 +24,10 @@ import torch
 
 from ..evaluation.significance import paired_bootstrap
 from ..model import BertramModel, NgramVocab
+from ..model.configuration_bertram import COMBINATION_MODES, CONFIG_NAME, BertramArchitecture
 from ..model.encoder import load_tokenizer, word_pieces
-from ..model.modeling_bertram import TRAINABLE_PARTS
+from ..model.modeling_bertram import TRAINABLE_PARTS, WEIGHTS_NAME
+from ..model.ngrams import NGRAMS_NAME
 from ..util import resolve_encoder_path
 from .config import TrainingConfig
 from .metrics import inferred_vectors, mean_cosine, mimicking_cosine
@@ -68,8 +71,9 @@ class _RunLog:
             file.write(json.dumps(record) + "\n")
 
 
-def _check_run_config(output_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
-    """Refuse to resume a run made with other settings; return the record as stored."""
+def _check_run_config(output_dir: Path, record: Dict[str, Any], restart: bool = False) -> Dict[str, Any]:
+    """Refuse to resume a run made with other settings, or with `restart` remove its
+    files (`_clear_run`); return the record as stored."""
     path = output_dir / TRAINING_CONFIG_NAME
     record = json.loads(json.dumps(record))  # compare as stored: tuples become lists
     if path.is_file():
@@ -77,11 +81,26 @@ def _check_run_config(output_dir: Path, record: Dict[str, Any]) -> Dict[str, Any
         current = _flat(record)
         if previous != current:
             changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
-            raise ValueError(
-                f"{output_dir} holds a run with other settings (differs in {changed}). "
-                "Resume with the same settings, or pass a new output folder."
-            )
+            if not restart:
+                raise ValueError(
+                    f"{output_dir} holds a run with other settings (differs in {changed}). Resume with the "
+                    "same settings, pass a new output folder, or start it over (`restart=True`, `--restart`: "
+                    "the run's files are removed, its cache of targets kept)."
+                )
+            _clear_run(output_dir)
     return record
+
+
+def _clear_run(output_dir: Path) -> None:
+    """Remove the files a training run writes to `output_dir`, by name: its model, log,
+    word lists, settings and stage folders. The target cache (keyed by its own settings)
+    and anything else in the folder stay."""
+    for name in (TRAINING_CONFIG_NAME, LOG_NAME, WORDS_NAME, CONFIG_NAME, WEIGHTS_NAME, NGRAMS_NAME):
+        (output_dir / name).unlink(missing_ok=True)
+    for mode in COMBINATION_MODES:
+        for folder, _ in TrainingConfig(model=BertramArchitecture(mode=mode)).stages():
+            if (output_dir / folder).is_dir():
+                shutil.rmtree(output_dir / folder)
 
 
 def _flat(record: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
@@ -185,20 +204,22 @@ def train_bertram(
     device: Union[str, int, torch.device, None] = None,
     cache_dir: Union[str, Path, None] = None,
     show_progress: bool = True,
+    restart: bool = False,
 ) -> Path:
     """Train a BERTRAM model for `encoder` and save it to `output_dir`; return that folder.
 
     `words_source` is a context store (object or `.sqlite` path), a
     `word<TAB>context...` file, or a `{word: [contexts]}` mapping. A re-run with the
-    same settings skips the stages that finished. `cache_dir` (default
-    `output_dir/cache`) holds the target vectors.
+    same settings skips the stages that finished; a folder holding a run with other
+    settings is refused, or with `restart` cleared of that run's files and trained anew.
+    `cache_dir` (default `output_dir/cache`) holds the target vectors.
     """
     config = config or TrainingConfig()
     seeds = SeedStreams(config.seed)
     output_dir = Path(output_dir)
     source_name = words_source if isinstance(words_source, (str, Path)) else type(words_source).__name__
     record = _check_run_config(
-        output_dir, {"encoder": str(encoder), "words_source": str(source_name), **config.to_dict()}
+        output_dir, {"encoder": str(encoder), "words_source": str(source_name), **config.to_dict()}, restart
     )
     tokenizer = load_tokenizer(resolve_encoder_path(encoder))
     train_words, validation, held_out = select_training_words(words_source, config, tokenizer)
