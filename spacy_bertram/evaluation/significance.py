@@ -2,9 +2,9 @@
 
 Both tests are two-sided and take one value per instance, in the same order for both
 systems: McNemar's correctness (booleans), the bootstrap any per-instance score
-(correctness as 0/1, or a cosine). The paired bootstrap resamples instances and asks how often the
-resampled difference lies at least as far from the observed one as the observed one
-lies from zero (the bootstrap distribution shifted to the null); McNemar's exact test
+(correctness as 0/1, or a cosine). The paired bootstrap resamples instances and asks
+how often the resampled difference lies at least as far from the observed one as the
+observed one lies from zero (the bootstrap distribution shifted to the null); McNemar's exact test
 is a binomial test on the instances where exactly one system is right. `holm` adjusts
 the p-values of a family of comparisons (Holm, 1979).
 """
