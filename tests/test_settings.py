@@ -74,7 +74,7 @@ def test_every_training_setting_is_a_train_option_with_the_fields_default():
         shown = list(default) if isinstance(default, tuple) else default
         assert options[name].default == shown, name
         assert options[name].help, name
-    assert set(options) - set(expected) == {"words", "output", "encoder", "device", "progress"}
+    assert set(options) - set(expected) == {"words", "output", "encoder", "device", "progress", "restart"}
 
 
 def test_train_options_build_the_config_they_name(monkeypatch, tmp_path):
