@@ -110,3 +110,6 @@ def test_the_nonce_test_gets_frequent_whole_words_never_trained_on(tiny_bert_pat
     words = json.loads((run / "words.json").read_text())
     assert set(nonce) <= set(words["held_out"]) and not set(nonce) & set(words["train"])
     assert seen and not set(nonce) & seen  # the form stage misspelled whole words, but not these
+    # without held-out words every stage still records its (empty) groups
+    stages = [r for r in read_log(run) if "held_out_cosine" in r]
+    assert stages and all(r["held_out_split_words"] == 0 and r["held_out_split_mrr"] is None for r in stages)

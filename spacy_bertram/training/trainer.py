@@ -379,15 +379,15 @@ class _HeldOutScores:
     ) -> Tuple[Optional[float], Dict[str, Any]]:
         """(mean cosine of all, a record of `held_out_{group}_words`, `held_out_{group}_cosine`,
         `held_out_split_mrr` and, `against_mean`, `held_out_split_{cosine,mrr}_p`) for the
-        vectors [W, D] of the held-out words in order."""
-        if vectors is None or not self.words:
-            return None, {}
+        vectors [W, D] of the held-out words in order (None when there are none)."""
         record: Dict[str, Any] = {}
         for name, words in self.groups.items():
             rows = [self.row[w] for w in words]
             record[f"held_out_{name}_words"] = len(rows)
             record[f"held_out_{name}_cosine"] = mean_cosine(vectors[rows], list(words), self.targets) if rows else None
         record["held_out_split_mrr"] = None
+        if not self.words:
+            return None, record
         if self.split:
             cosines, ranks = self._split_scores(vectors)
             record["held_out_split_mrr"] = float(ranks.mean())
