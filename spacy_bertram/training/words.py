@@ -144,12 +144,20 @@ def _sample(
     rng = random.Random(seed)
     if stratum is None or share is None:
         return sorted(rng.sample(words, size))
-    inside = [w for w in words if stratum(w)]
-    outside = [w for w in words if not stratum(w)]
-    n_inside = min(len(inside), round(share * size))
-    n_outside = min(len(outside), size - n_inside)
-    n_inside = min(len(inside), size - n_outside)  # the other kind may be short too
-    return sorted(rng.sample(inside, n_inside) + rng.sample(outside, n_outside))
+    inside, outside = _partition(words, stratum)
+    return sorted(_sample_strata(inside, outside, size, round(share * size), rng))
+
+
+def _partition(words: List[str], stratum: Callable[[str], bool]) -> Tuple[List[str], List[str]]:
+    """(the words in the stratum, the others), each in the given order."""
+    return [w for w in words if stratum(w)], [w for w in words if not stratum(w)]
+
+
+def _sample_strata(inside: List[str], outside: List[str], size: int, wanted: int, rng: random.Random) -> List[str]:
+    """`size` words: `wanted` of `inside` (as many as there are), `outside` the rest; where
+    `outside` is short too, `inside` gives more."""
+    n_outside = min(len(outside), size - min(len(inside), wanted))
+    return rng.sample(inside, size - n_outside) + rng.sample(outside, n_outside)
 
 
 def split_held_out(
@@ -174,10 +182,8 @@ def split_held_out(
     if stratum is None:
         chosen = set(rng.sample(words, n))
     else:
-        inside = [w for w in words if stratum(w)]
-        outside = [w for w in words if not stratum(w)]
-        n_outside = min(len(outside), n - min(len(inside), round(n * len(inside) / len(words))))
-        chosen = set(rng.sample(inside, n - n_outside) + rng.sample(outside, n_outside))
+        inside, outside = _partition(words, stratum)
+        chosen = set(_sample_strata(inside, outside, n, round(n * len(inside) / len(words)), rng))
     train = {w: words_contexts[w] for w in words if w not in chosen}
     held = {w: words_contexts[w] for w in words if w in chosen}
     return train, held
