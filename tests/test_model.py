@@ -468,9 +468,13 @@ def test_wordpiece_map_corrects_split_words_only(tiny_bert_path):
     torch.testing.assert_close(base[1], 2 * mean[1] + 0.5)
 
 
-def test_wordpiece_map_only_with_the_residual(tiny_bert_path):
+def test_wordpiece_map_only_with_the_residual_or_the_gate(tiny_bert_path):
     plain = BertramModel.from_encoder(tiny_bert_path, words=WORDS, mode="form", wordpiece_residual=False, wordpiece_map=True)
     assert not plain.has_part("wordpiece")
+    gated = BertramModel.from_encoder(
+        tiny_bert_path, words=WORDS, mode="add", wordpiece_residual=False, wordpiece_gate=True, wordpiece_map=True
+    )
+    assert gated.has_part("wordpiece")
     off = BertramModel.from_encoder(tiny_bert_path, words=WORDS, mode="form", wordpiece_map=False)
     assert not off.has_part("wordpiece") and "wordpiece.linear.weight" not in off.bertram_state_dict()
     with pytest.raises(ValueError, match="wordpiece"):

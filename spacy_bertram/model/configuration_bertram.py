@@ -49,7 +49,9 @@ class BertramArchitecture:
         True, help="Output the mean of the word's wordpiece embeddings plus a learned correction."
     )
     wordpiece_map: bool = setting(
-        False, help="With the residual: correct a split word's wordpiece mean by a fitted linear map."
+        False,
+        help="With the residual or the gate: correct a split word's wordpiece mean by a linear map, "
+        "fitted in closed form to the training words' targets.",
     )
     wordpiece_gate: bool = setting(
         False,

@@ -10,7 +10,7 @@ training stages can move weights between models with `load_parts`:
 - `output`: linear map from the encoder's hidden size into its input-embedding space
 - `gate`: the shallow mode's gate over (context, form); only in "shallow" mode
 - `wordpiece`: a linear correction of a multi-piece word's wordpiece mean; only with
-  `config.wordpiece_residual` and `config.wordpiece_map`
+  `config.wordpiece_map` and the residual or the gate
 - `wordpiece_gate`: how much of the wordpiece mean a word's final vector keeps; only
   with `config.wordpiece_gate`
 - `encoder`: the frozen transformer; always in eval mode, never trained
@@ -19,8 +19,8 @@ With `config.wordpiece_residual`, the word's `WordpieceBase` (the mean of the
 encoder's input embeddings of its wordpieces, corrected by `wordpiece` when there is
 one) is added to the form part and to the context part's output, so every mode
 outputs that baseline plus a learned correction. With `config.wordpiece_gate` the
-parts output whole vectors and the gate mixes the mean into the final one, by how
-much the word's contexts and form say. With either, and `config.keep_whole_words`,
+parts output whole vectors and the gate mixes the (corrected) mean into the final
+one, by how much the word's contexts and form say. With either, and `config.keep_whole_words`,
 only words that have no embedding row of their own get a vector. In "add" mode (the
 paper's best) the context part reads each context through the encoder with the form
 vector in the `form :` slot, and its output is the word's vector. `assemble` turns the
@@ -77,8 +77,9 @@ class WordpieceBase:
 
     `pieces` are each word's token ids inside a sentence (`encoder.py`'s `word_pieces`),
     `mean` [W, D] the mean of their input embeddings (zero for a word without pieces),
-    `base` [W, D] what corrections are added to (with config.wordpiece_residual the
-    mean plus the `wordpiece` map's correction, else zeros), and `whole` [W] bool the
+    `corrected_mean` [W, D] that mean plus the `wordpiece` map's correction (the mean
+    itself without a map), `base` [W, D] what corrections are added to (with
+    config.wordpiece_residual the corrected mean, else zeros), and `whole` [W] bool the
     words kept at their own embedding row, which get no correction (None when every
     word gets one). No gradient flows into any of them.
     """
@@ -86,6 +87,7 @@ class WordpieceBase:
     pieces: List[List[int]]
     n_pieces: torch.Tensor  # [W] long
     mean: torch.Tensor
+    corrected_mean: torch.Tensor
     base: torch.Tensor
     whole: Optional[torch.Tensor]
 
@@ -188,11 +190,12 @@ class WordpieceMap(nn.Module):
 class WordpieceGate(nn.Module):
     """Mixes a word's wordpiece mean into its vector: (1 − α)·mean + α·‖mean‖·x/‖x‖.
 
-    α = σ(w·[any contexts, log(1 + contexts), cos(mean, x), log(pieces)] + b) depends on
-    the word: whether and from how many contexts it was read (a word without any has
-    only its form), how far the inferred vector x strays from the mean, how finely the
-    tokenizer cut it. The mean keeps what the encoder already
-    reads in the pieces; x brings what the contexts and the form add. Fitted by
+    The mean is `WordpieceBase.corrected_mean` (with the `wordpiece` map, the mean plus
+    its fitted correction). α = σ(w·[any contexts, log(1 + contexts), cos(mean, x),
+    log(pieces)] + b) depends on the word: whether and from how many contexts it was
+    read (a word without any has only its form), how far the inferred vector x strays
+    from the mean, how finely the tokenizer cut it. The mean keeps what the encoder
+    already reads in the pieces; x brings what the contexts and the form add. Fitted by
     `training.stages.fit_wordpiece_gate`, never by the stages' gradient steps.
     """
 
@@ -263,7 +266,7 @@ class BertramModel(nn.Module):
             self.output = nn.Linear(config.hidden_size, config.embedding_dim)
             if config.mode == "shallow":
                 self.gate = nn.Linear(2 * config.embedding_dim, 1)
-            if config.wordpiece_residual and config.wordpiece_map:
+            if config.wordpiece_map and (config.wordpiece_residual or config.wordpiece_gate):
                 self.wordpiece = WordpieceMap(config.embedding_dim)
             if config.wordpiece_gate:
                 self.wordpiece_gate = WordpieceGate()
@@ -426,7 +429,7 @@ class BertramModel(nn.Module):
             if not self.has_part(name) or not source.has_part(name):
                 raise ValueError(
                     f"Part {name!r} is missing from one of the models ('gate' exists only "
-                    f"in 'shallow' mode, 'wordpiece' only with config.wordpiece_map)."
+                    f"in 'shallow' mode, 'wordpiece' only with config.wordpiece_map and the residual or the gate)."
                 )
             getattr(self, name).load_state_dict(getattr(source, name).state_dict())
 
@@ -512,10 +515,9 @@ class BertramModel(nn.Module):
                 dtype=torch.bool,
                 device=self.device,
             )
-        if not self.config.wordpiece_residual:
-            return WordpieceBase(pieces, n_pieces, mean, torch.zeros_like(mean), whole)
-        base = mean + self.wordpiece(mean, n_pieces) if self.has_part("wordpiece") else mean
-        return WordpieceBase(pieces, n_pieces, mean, base, whole)
+        corrected = mean + self.wordpiece(mean, n_pieces) if self.has_part("wordpiece") else mean
+        base = corrected if self.config.wordpiece_residual else torch.zeros_like(mean)
+        return WordpieceBase(pieces, n_pieces, mean, corrected, base, whole)
 
     def form_vectors(
         self,
@@ -541,12 +543,12 @@ class BertramModel(nn.Module):
     ) -> torch.Tensor:
         """The final vectors [W, embedding_dim] from the form vectors (`form_vectors`)
         and each word's context states [W, K, hidden] + mask [W, K] (`group_contexts`):
-        `ungated_vectors`, with `config.wordpiece_gate` mixed with the wordpiece mean
-        (`WordpieceGate`)."""
+        `ungated_vectors`, with `config.wordpiece_gate` mixed with the (corrected)
+        wordpiece mean (`WordpieceGate`)."""
         vectors = self.ungated_vectors(form, context_states, context_mask, base)
         if not self.has_part("wordpiece_gate"):
             return vectors
-        mixed = self.wordpiece_gate(base.mean, vectors, context_mask.sum(dim=1), base.n_pieces)
+        mixed = self.wordpiece_gate(base.corrected_mean, vectors, context_mask.sum(dim=1), base.n_pieces)
         if base.whole is None:
             return mixed
         return torch.where(base.whole.unsqueeze(-1), base.mean, mixed)

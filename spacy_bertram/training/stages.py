@@ -272,10 +272,11 @@ def fit_wordpiece_gate(
     contexts, and each misspelling of `typos` (`{typo: word}`, no contexts) with its
     word's target; so α learns how much contexts, and a form far from its pieces, are
     worth. The fit minimises the ranking objective (`RankingLoss`: the target nearer
-    than every whole-word row, as the context stages learn) plus `GATE_L2` times the
-    squared weights, which keeps a fit on a few rows finite, by L-BFGS on the gate's 5
-    weights; mean cosine would settle on the mean itself, which OTA targets start
-    from. The gate stays at α = 0.5 when there is no row.
+    than every whole-word row, as the context stages learn) plus one minus the mean
+    cosine to the targets (the mimicking score; ranking alone lets the vector drift
+    from targets that OTA starts at the mean) plus `GATE_L2` times the squared weights,
+    which keeps a fit on a few rows finite, by L-BFGS on the gate's 5 weights. The gate
+    stays at α = 0.5 when there is no row.
     """
     if not model.has_part("wordpiece_gate"):
         raise ValueError("The model has no wordpiece gate (config.wordpiece_gate is off).")
@@ -292,7 +293,9 @@ def fit_wordpiece_gate(
     def objective() -> torch.Tensor:
         optimizer.zero_grad()
         alpha = torch.sigmoid(features @ weight[:-1] + weight[-1])
-        value = ranking(gate.mix(mean, vector, alpha), target) + GATE_L2 * weight[:-1].pow(2).sum()
+        mixed = gate.mix(mean, vector, alpha)
+        cosine = nn.functional.cosine_similarity(mixed, target).mean()
+        value = ranking(mixed, target) + (1 - cosine) + GATE_L2 * weight[:-1].pow(2).sum()
         value.backward()
         return value
 
@@ -318,7 +321,7 @@ def _gate_rows(
     targets: Mapping[str, torch.Tensor],
     rng: random.Random,
 ) -> Optional[Tuple[torch.Tensor, ...]]:
-    """The gate's inputs and targets: wordpiece means, the model's ungated vectors
+    """The gate's inputs and targets: (corrected) wordpiece means, the model's ungated vectors
     [R, D], numbers of contexts read and of pieces [R], targets [R, D]; None without rows.
 
     Groups of rows: the cache's words at each context count they have, then the typos."""
@@ -342,7 +345,7 @@ def _gate_rows(
                 grouped, mask = group_contexts(None, torch.zeros(0), len(words), model.config.hidden_size, model.device)
             form = cache.form[rows] if rows and cache.form is not None else model.form_vectors(words, base)
             vectors = model.ungated_vectors(form, grouped, mask, base)
-            for part, value in zip(parts, (base.mean, vectors, mask.sum(dim=1), base.n_pieces)):
+            for part, value in zip(parts, (base.corrected_mean, vectors, mask.sum(dim=1), base.n_pieces)):
                 part.append(value)
     mean, vector, n_contexts, n_pieces = (torch.cat(part) for part in parts)
     target = torch.stack([targets[w] for _, _, _, meant in groups for w in meant]).to(mean.device)

@@ -434,7 +434,7 @@ class _StageRunner:
         """An untrained model like the base one, in `mode`, with other `settings` of its config."""
         config = dataclasses.replace(self.base.config, mode=mode, **settings)
         model = BertramModel(config, self.base.ngram_vocab, self.base.encoder, self.base.tokenizer)
-        if model.has_part("wordpiece"):  # fitted once, frozen in every stage
+        if model.has_part("wordpiece") and self.base.has_part("wordpiece"):  # the residual's: fitted once
             model.load_parts(self.base, ["wordpiece"])
         return model.to(self.base.device)
 
@@ -578,9 +578,14 @@ class _StageRunner:
 
     def gated(self, model: BertramModel, seed: int) -> BertramModel:
         """`model` with a wordpiece gate, fitted (`fit_wordpiece_gate`) on the validation
-        words the tokenizer splits and on the validation misspellings."""
+        words the tokenizer splits and on the validation misspellings; with
+        config.wordpiece_map, the mean it mixes in is first corrected by a map fitted to
+        the training words (`fit_wordpiece_map`)."""
         gated = self._model(model.config.mode, wordpiece_gate=True)
         gated.load_parts(model, [part for part in TRAINABLE_PARTS if model.has_part(part)])
+        if gated.has_part("wordpiece") and not model.has_part("wordpiece"):
+            fitted = fit_wordpiece_map(gated, sorted(self.train_words), self.targets, self.config.wordpiece_ridge)
+            self.log.write(stage="wordpiece", split_words=fitted, ridge=self.config.wordpiece_ridge)
         split = splits_word(self.base.tokenizer)
         words = {w: c for w, c in self.validation.items() if split(w)}
         cache = self._encode(gated, words) if words else None
