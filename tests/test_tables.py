@@ -26,3 +26,9 @@ def test_alignment_is_per_column():
 def test_bad_shapes_are_errors(align, rows, message):
     with pytest.raises(ValueError, match=message):
         markdown_table(["x", "y"], rows, align=align)
+
+
+def test_format_p_never_prints_a_bootstrap_zero():
+    from spacy_bertram.evaluation.tables import format_p
+
+    assert (format_p(0.0), format_p(0.0004), format_p(0.001), format_p(0.5)) == ("< 0.001", "< 0.001", "0.001", "0.500")

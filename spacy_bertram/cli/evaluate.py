@@ -1,8 +1,10 @@
-"""`evaluate crw`, `evaluate nonce` and `evaluate downstream`: the intrinsic and downstream evaluations.
+"""`evaluate crw`, `evaluate nonce`, `evaluate targets` and `evaluate downstream`: the
+intrinsic and downstream evaluations.
 
     python -m spacy_bertram evaluate crw --model models/bertram-add --model models/stage1
     python -m spacy_bertram evaluate nonce corpus.sqlite --words models/bertram-add/words.json \\
         --model models/bertram-add --model models/bertram-add/stage1-context -o nonce.json
+    python -m spacy_bertram evaluate targets corpus.sqlite --run models/bertram-add --steps 30,300
     python -m spacy_bertram evaluate downstream rarified.spacy --replacements rarified.jsonl \\
         baseline=training/baseline/model-best bertram=training/bertram/model-best -o report/
     python -m spacy_bertram evaluate downstream test.spacy baseline=... bertram=... -o clean/
@@ -112,6 +114,49 @@ def nonce_cli(
         output.write_text(json.dumps(result.to_dict(), indent=2), encoding="utf8")
     if plot is not None:
         plot_nonce(result, plot)
+
+
+@evaluate_app.command("targets")
+def targets_cli(
+    store: Path = typer.Argument(..., help="Context store (.sqlite) the BERTRAM run was trained from"),
+    run: Path = typer.Option(..., "--run", help="Output folder of `train` (its words, OTA settings, targets)"),
+    models: List[Path] = typer.Option([], "--model", "-m", help="Further model folders, e.g. its stages (repeatable)"),
+    steps: Optional[str] = typer.Option(
+        None, "--steps", help="OTA step counts, comma-separated (default: the run's and ten times it)"
+    ),
+    contexts: int = typer.Option(8, "--contexts", help="Contexts each system reads per word"),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the results as JSON here"),
+) -> None:
+    """What the mimicking score rewards: a shared offset and OTA steps, on the run's validation split words."""
+    from ..contexts.store import ContextStore
+    from ..evaluation.nonce import read_run_words
+    from ..evaluation.split_targets import evaluate_split_targets, read_run_ota, split_target_tables
+    from ..model import BertramModel
+    from ..training.targets import cached_targets
+
+    ota, kept = read_run_ota(run)
+    try:
+        counts = [ota.steps, 10 * ota.steps] if steps is None else [int(n) for n in steps.split(",")]
+    except ValueError:
+        raise typer.BadParameter(f"--steps must be comma-separated numbers, got {steps!r}.") from None
+    if contexts < 1:
+        raise typer.BadParameter(f"--contexts must be at least 1, got {contexts}.")
+    run_words = read_run_words(run / "words.json")
+    if not store.is_file():
+        raise FileNotFoundError(f"Context store not found: {store}; pass the .sqlite file `index` wrote.")
+    loaded = [(path.name, BertramModel.from_pretrained(path)) for path in [run, *models]]
+    limit = max(contexts, kept)  # OTA samples its templates from the contexts the run kept
+    with ContextStore(store, read_only=True) as opened:
+        validation = opened.contexts_many(run_words.get("validation", []), limit=limit)
+        train = opened.contexts_many(run_words["train"], limit=limit)
+    targets = cached_targets(run / "cache", loaded[0][1].encoder, ota) if (run / "cache").is_dir() else None
+    result = evaluate_split_targets(
+        loaded, validation, train, ota=ota, steps=counts, contexts=contexts, targets=targets, batch_size=batch_size
+    )
+    typer.echo(split_target_tables(result))
+    if output is not None:
+        output.write_text(json.dumps(result.to_dict(), indent=2), encoding="utf8")
 
 
 @evaluate_app.command("downstream")

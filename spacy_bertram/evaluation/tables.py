@@ -21,3 +21,8 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]], *, alig
 
 def _row(cells: Sequence[Any]) -> str:
     return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+
+def format_p(p: float) -> str:
+    """A p-value to three decimals, "< 0.001" below that (a bootstrap's 0.000 is not zero)."""
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"

@@ -67,13 +67,8 @@ def compute_targets(
     computed and the file is rewritten (atomically) with the union.
     """
     words = trainable_target_words(tokenizer, words)
-    cache_path: Optional[Path] = None
-    cached: Dict[str, torch.Tensor] = {}
-    if cache_dir is not None:
-        key = targets_cache_key(encoder_fingerprint(encoder), ota)
-        cache_path = Path(cache_dir) / f"targets-{key}.safetensors"
-        if cache_path.is_file():
-            cached = _read_cache(cache_path)
+    cache_path = None if cache_dir is None else _cache_path(cache_dir, encoder, ota)
+    cached = _read_cache(cache_path) if cache_path is not None and cache_path.is_file() else {}
     missing = [w for w in words if w not in cached]
     weight = encoder.get_input_embeddings().weight.detach()
     pieces = dict(zip(missing, word_pieces(tokenizer, missing)))
@@ -93,6 +88,17 @@ def compute_targets(
     if cache_path is not None and computed:
         _write_cache(cache_path, {**cached, **computed}, weight.shape[1])
     return {w: computed[w] if w in computed else cached[w] for w in words}
+
+
+def cached_targets(cache_dir: Union[str, Path], encoder, ota: OtaConfig) -> Dict[str, torch.Tensor]:
+    """The targets cached in `cache_dir` for this encoder and these OTA settings ({} when
+    none are); reads only."""
+    path = _cache_path(cache_dir, encoder, ota)
+    return _read_cache(path) if path.is_file() else {}
+
+
+def _cache_path(cache_dir: Union[str, Path], encoder, ota: OtaConfig) -> Path:
+    return Path(cache_dir) / f"targets-{targets_cache_key(encoder_fingerprint(encoder), ota)}.safetensors"
 
 
 def _write_cache(path: Path, targets: Dict[str, torch.Tensor], dim: int) -> None:

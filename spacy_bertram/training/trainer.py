@@ -361,18 +361,25 @@ class _HeldOutScores:
         ranking: RankingLoss,
         wordpiece_mean: Optional[torch.Tensor],
     ) -> None:
-        self.words, self.groups, self.targets, self.ranking = list(held_out), groups, targets, ranking
+        self.words, self.groups, self.ranking = list(held_out), groups, ranking
         self.row = {word: i for i, word in enumerate(self.words)}
-        self.split = list(groups["split"])
-        self.mean_split = self._split_scores(wordpiece_mean) if self.split else None
+        self.target_matrix = (
+            torch.stack([torch.as_tensor(targets[w]).float() for w in self.words]) if self.words else torch.zeros(0)
+        )
+        self.split_rows = [self.row[w] for w in groups["split"]]
+        self.mean_split = self._split_scores(wordpiece_mean, self._cosines(wordpiece_mean)) if self.split_rows else None
 
-    def _split_scores(self, vectors: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Per split word: the cosine to its target and its target's reciprocal rank."""
+    def _cosines(self, vectors: torch.Tensor) -> torch.Tensor:
+        """Per held-out word [W]: the cosine of its vector to its target."""
+        return torch.nn.functional.cosine_similarity(vectors.float().cpu(), self.target_matrix, dim=1)
+
+    def _split_scores(self, vectors: torch.Tensor, cosines: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Per split word: the cosine to its target (of all words' `cosines`) and its
+        target's reciprocal rank."""
         device = self.ranking.rows.device
-        predicted = vectors[[self.row[w] for w in self.split]].float().to(device)
-        target = torch.stack([torch.as_tensor(self.targets[w]) for w in self.split]).float().to(device)
-        cosines = torch.nn.functional.cosine_similarity(predicted, target, dim=1)
-        return cosines.cpu(), self.ranking.reciprocal_ranks(predicted, target).cpu()
+        predicted = vectors[self.split_rows].float().to(device)
+        target = self.target_matrix[self.split_rows].to(device)
+        return cosines[self.split_rows], self.ranking.reciprocal_ranks(predicted, target).cpu()
 
     def __call__(
         self, vectors: Optional[torch.Tensor], against_mean: bool = True
@@ -381,21 +388,22 @@ class _HeldOutScores:
         `held_out_split_mrr` and, `against_mean`, `held_out_split_{cosine,mrr}_p`) for the
         vectors [W, D] of the held-out words in order (None when there are none)."""
         record: Dict[str, Any] = {}
+        cosines = self._cosines(vectors) if self.words else torch.zeros(0)
         for name, words in self.groups.items():
             rows = [self.row[w] for w in words]
             record[f"held_out_{name}_words"] = len(rows)
-            record[f"held_out_{name}_cosine"] = mean_cosine(vectors[rows], list(words), self.targets) if rows else None
+            record[f"held_out_{name}_cosine"] = float(cosines[rows].mean()) if rows else None
         record["held_out_split_mrr"] = None
         if not self.words:
             return None, record
-        if self.split:
-            cosines, ranks = self._split_scores(vectors)
+        if self.split_rows:
+            split, ranks = self._split_scores(vectors, cosines)
             record["held_out_split_mrr"] = float(ranks.mean())
             if against_mean:
-                mean_cosines, mean_ranks = self.mean_split
-                record["held_out_split_cosine_p"] = paired_bootstrap(cosines.tolist(), mean_cosines.tolist()).p_value
+                mean_split, mean_ranks = self.mean_split
+                record["held_out_split_cosine_p"] = paired_bootstrap(split.tolist(), mean_split.tolist()).p_value
                 record["held_out_split_mrr_p"] = paired_bootstrap(ranks.tolist(), mean_ranks.tolist()).p_value
-        return mean_cosine(vectors, self.words, self.targets), record
+        return float(cosines.mean()), record
 
 
 def _misspelled_cosine(model: BertramModel, typos: Mapping[str, str], targets: Mapping[str, torch.Tensor]) -> float:
