@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 import typer
 from spacy.util import load_config
 
-from spacy_bertram.evaluation import NonceResult, holm, markdown_table, nonce_table
+from spacy_bertram.evaluation import NonceResult, format_p, holm, markdown_table, nonce_table
 
 SYSTEMS = {
     "plain": "transformer (baseline)",
@@ -145,7 +145,7 @@ def _system_table(report: Dict, names: List[str], kinds=KINDS) -> List[str]:
 
     def p_cell(group: str, key: str, name: str) -> str:
         value = adjusted.get((group, key), {}).get(name)
-        return "" if value is None else f"{value:.3f}"
+        return "" if value is None else format_p(value)
 
     def delta(group: str, name: str) -> Optional[float]:
         test = tests.get(group, {}).get(f"{name} vs {first}")
@@ -279,7 +279,7 @@ def _cosine(value: Optional[float]) -> str:
 
 def _with_p(value: Optional[float], p_value: Optional[float]) -> str:
     """A score, with its p-value against the baseline when there is one."""
-    return _cosine(value) if p_value is None else f"{_cosine(value)} (p {p_value:.3f})"
+    return _cosine(value) if p_value is None else f"{_cosine(value)} (p {format_p(p_value)})"
 
 
 def main(

@@ -20,11 +20,11 @@ from .nonce import (
 from .report import accuracy_table, write_report
 from .significance import holm, mcnemar_exact, paired_bootstrap
 from .similarity import evaluate_similarity, read_crw_archive, read_pairs, spearman
-from .tables import markdown_table
+from .tables import format_p, markdown_table
 
 __all__ = [
     "NONCE_CONTEXTS", "DownstreamReport", "NonceResult", "NonceScore", "accuracy_table", "evaluate_crw",
-    "evaluate_downstream", "evaluate_nonce", "evaluate_similarity", "holm", "instance_groups",
+    "evaluate_downstream", "evaluate_nonce", "evaluate_similarity", "format_p", "holm", "instance_groups",
     "markdown_table", "mcnemar_exact", "mimicking_cosine", "nonce_table", "nonce_words", "paired_bootstrap",
     "plot_nonce", "read_crw_archive", "read_pairs", "read_run_words", "similarity_table", "spearman",
     "wordpiece_mean_vectors", "write_report",
