@@ -134,6 +134,7 @@ def targets_cli(
     from ..evaluation.split_targets import evaluate_split_targets, read_run_ota, split_target_tables
     from ..model import BertramModel
     from ..training.targets import cached_targets
+    from ..training.trainer import CACHE_DIR, WORDS_NAME
 
     ota, kept = read_run_ota(run)
     try:
@@ -142,7 +143,7 @@ def targets_cli(
         raise typer.BadParameter(f"--steps must be comma-separated numbers, got {steps!r}.") from None
     if contexts < 1:
         raise typer.BadParameter(f"--contexts must be at least 1, got {contexts}.")
-    run_words = read_run_words(run / "words.json")
+    run_words = read_run_words(run / WORDS_NAME)
     if not store.is_file():
         raise FileNotFoundError(f"Context store not found: {store}; pass the .sqlite file `index` wrote.")
     loaded = [(path.name, BertramModel.from_pretrained(path)) for path in [run, *models]]
@@ -150,7 +151,7 @@ def targets_cli(
     with ContextStore(store, read_only=True) as opened:
         validation = opened.contexts_many(run_words.get("validation", []), limit=limit)
         train = opened.contexts_many(run_words["train"], limit=limit)
-    targets = cached_targets(run / "cache", loaded[0][1].encoder, ota) if (run / "cache").is_dir() else None
+    targets = cached_targets(run / CACHE_DIR, loaded[0][1].encoder, ota)
     result = evaluate_split_targets(
         loaded, validation, train, ota=ota, steps=counts, contexts=contexts, targets=targets, batch_size=batch_size
     )

@@ -20,11 +20,12 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
-from ..model import BertramModel, infer_vectors, word_pieces
+from ..model import BertramModel, infer_vectors
 from ..training.config import TrainingConfig
 from ..training.ota import OtaConfig
 from ..training.stages import RankingLoss
-from ..training.targets import compute_targets, trainable_target_words
+from ..training.targets import compute_targets
+from ..training.trainer import TRAINING_CONFIG_NAME, splits_word
 from ..training.words import WordContexts
 from ..util import read_json
 from .crw import MEAN_OF_WORDPIECES, labelled_models
@@ -78,12 +79,6 @@ class SplitTargetResult:
         return dataclasses.asdict(self)
 
 
-def split_words(tokenizer, words: Sequence[str]) -> List[str]:
-    """The words OTA sets a target for that the tokenizer cuts into several pieces."""
-    kept = trainable_target_words(tokenizer, words)
-    return [w for w, ids in zip(kept, word_pieces(tokenizer, kept)) if len(ids) > 1]
-
-
 def evaluate_split_targets(
     models: Sequence[Tuple[str, BertramModel]],
     validation: WordContexts,
@@ -103,7 +98,8 @@ def evaluate_split_targets(
         raise ValueError("Pass at least one BERTRAM model.")
     first = models[0][1]
     encoder, tokenizer = first.encoder, first.tokenizer
-    scored, fitted = split_words(tokenizer, list(validation)), split_words(tokenizer, list(train))
+    split = splits_word(tokenizer)
+    scored, fitted = [w for w in validation if split(w)], [w for w in train if split(w)]
     if not scored or not fitted:
         raise ValueError(
             f"The controls need split words among both the validation words ({len(scored)}) and the "
@@ -118,18 +114,16 @@ def evaluate_split_targets(
     at_scored, at_fitted = [rows[w] for w in scored], [rows[w] for w in fitted]
     own = torch.stack([torch.as_tensor(targets[w]).float() for w in everything])
 
-    offset: Dict[str, OffsetRow] = {}
-    mean_plus = None
-    for label, vectors in systems.items():
-        shift = (own[at_fitted] - vectors[at_fitted]).mean(dim=0)
-        plus = vectors[at_scored] + shift
-        cosines = _cosines(plus, own[at_scored])
-        mean_plus = cosines if mean_plus is None else mean_plus
-        offset[label] = OffsetRow(
-            as_is=_score(vectors[at_scored], own[at_scored], ranking),
-            plus_offset=_score(plus, own[at_scored], ranking),
-            p=None if label == MEAN_OF_WORDPIECES else paired_bootstrap(cosines.tolist(), mean_plus.tolist()).p_value,
-        )
+    scored_targets = own[at_scored]
+    plus_offset = {
+        label: _scores(vectors[at_scored] + (own[at_fitted] - vectors[at_fitted]).mean(dim=0), scored_targets, ranking)
+        for label, vectors in systems.items()
+    }
+    p_values = _against_mean(plus_offset)
+    offset = {
+        label: OffsetRow(_scores(systems[label][at_scored], scored_targets, ranking)[0], score, p_values.get(label))
+        for label, (score, _) in plus_offset.items()
+    }
 
     by_steps: List[StepsRow] = []
     for count in steps:
@@ -139,16 +133,13 @@ def evaluate_split_targets(
             contexts={w: validation[w] for w in scored}, report=fit.update,
         )
         target = torch.stack([moved[w] for w in scored]).float()
-        mean_cosines = _cosines(systems[MEAN_OF_WORDPIECES][at_scored], target)
+        scores = {label: _scores(vectors[at_scored], target, ranking) for label, vectors in systems.items()}
         by_steps.append(StepsRow(
             steps=count,
             loss_ratio=float(fit["ota_loss_ratio"]),
             cosine_to_mean=float(fit["ota_cosine_to_mean"]),
-            scores={label: _score(vectors[at_scored], target, ranking) for label, vectors in systems.items()},
-            p={
-                label: paired_bootstrap(_cosines(vectors[at_scored], target).tolist(), mean_cosines.tolist()).p_value
-                for label, vectors in systems.items() if label != MEAN_OF_WORDPIECES
-            },
+            scores={label: score for label, (score, _) in scores.items()},
+            p=_against_mean(scores),
         ))
     return SplitTargetResult(len(scored), len(fitted), contexts, offset, by_steps)
 
@@ -160,25 +151,31 @@ def _system_vectors(
     labels), each word read from its first `contexts` contexts."""
     order = list(words)
     systems = {MEAN_OF_WORDPIECES: models[0][1].wordpiece_base(order).mean.float().cpu()}
+    first = {w: list(words[w])[:contexts] for w in order}
     for label, model, form_only in labelled_models(models):
         if form_only:
             continue
-        first = {w: list(words[w])[:contexts] for w in order}
         vectors = infer_vectors(model, first, max_contexts=contexts, batch_size=batch_size)
         systems[label] = torch.stack([torch.as_tensor(vectors[w]) for w in order]).float()
     return systems
 
 
-def _cosines(vectors: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.cosine_similarity(vectors, targets, dim=1)
-
-
-def _score(vectors: torch.Tensor, targets: torch.Tensor, ranking: RankingLoss) -> TargetScore:
+def _scores(vectors: torch.Tensor, targets: torch.Tensor, ranking: RankingLoss) -> Tuple[TargetScore, torch.Tensor]:
+    """The vectors' `TargetScore` and each one's cosine to its target."""
+    cosines = torch.nn.functional.cosine_similarity(vectors, targets, dim=1)
     device = ranking.rows.device
-    return TargetScore(
-        cosine=float(_cosines(vectors, targets).mean()),
-        mrr=ranking.reciprocal_rank(vectors.to(device), targets.to(device)),
-    )
+    mrr = ranking.reciprocal_rank(vectors.to(device), targets.to(device))
+    return TargetScore(cosine=float(cosines.mean()), mrr=mrr), cosines
+
+
+def _against_mean(scores: Mapping[str, Tuple[TargetScore, torch.Tensor]]) -> Dict[str, float]:
+    """Per system but the mean of wordpieces: the two-sided paired bootstrap p of its
+    per-word cosines against the mean's."""
+    mean = scores[MEAN_OF_WORDPIECES][1].tolist()
+    return {
+        label: paired_bootstrap(cosines.tolist(), mean).p_value
+        for label, (_, cosines) in scores.items() if label != MEAN_OF_WORDPIECES
+    }
 
 
 def split_target_tables(result: SplitTargetResult) -> str:
@@ -211,7 +208,7 @@ def split_target_tables(result: SplitTargetResult) -> str:
 def read_run_ota(run: Union[str, Path]) -> Tuple[OtaConfig, int]:
     """The OTA settings a BERTRAM run recorded in its `training_config.json`, and the
     contexts it kept per word (what OTA sampled its templates from)."""
-    path = Path(run) / "training_config.json"
+    path = Path(run) / TRAINING_CONFIG_NAME
     fix = "pass the output folder of `python -m spacy_bertram train`"
     record = read_json(path, fix)
     if not isinstance(record, dict) or not isinstance(record.get("ota"), dict):

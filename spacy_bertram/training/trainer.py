@@ -57,6 +57,8 @@ LOG_NAME = "training_log.jsonl"
 # The run's training, validation and held-out words, for evaluations that must not
 # score a word the model learned from (the nonce test).
 WORDS_NAME = "words.json"
+# The run's OTA targets (`targets.compute_targets`'s cache) when no cache_dir is given.
+CACHE_DIR = "cache"
 STAGE_DONE = "stage.json"
 
 
@@ -257,7 +259,7 @@ def train_bertram(
         sorted({*train_words, *validation, *held_out, *vocabulary}),
         ota=config.ota,
         contexts={**train_words, **validation, **held_out},
-        cache_dir=cache_dir or output_dir / "cache",
+        cache_dir=cache_dir or output_dir / CACHE_DIR,
         show_progress=show_progress,
         report=lambda **fit: log.write(stage="targets", **fit),
     )
